@@ -8,7 +8,8 @@ import { protocolError } from './errors.js';
 import { readUuid, writeUuid } from './uuid.js';
 
 const TWO_32 = 2 ** 32;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the name, not a byte-order mark to strip.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Sum of `buf[start, end)` mod 65536: the frame checksum of §2. */
 export function byteSum(buf: Uint8Array, start = 0, end = buf.length, initial = 0): number {

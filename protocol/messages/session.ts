@@ -29,7 +29,7 @@ export function decodeConnect(p: Buffer): Connect {
 
 export function encodeConnectAck(m: ConnectAck): Buffer {
   const name = utf8(m.serverName);
-  return new FrameWriter(T.CONNECT_ACK, 40 + 2 + name.length)
+  return new FrameWriter(T.CONNECT_ACK, 36 + 2 + name.length)
     .u32(m.protocolVersion)
     .u32(m.capabilities)
     .uuid(m.sessionId)
