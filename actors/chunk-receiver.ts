@@ -1,0 +1,238 @@
+/**
+ * The receiving half of a transfer's pipeline (server upload, client download).
+ *
+ *   CHUNK_DATA ──check header──► write task (decompress, CRC32, pwrite) in pool ──► deliver
+ *                  │ bad: NACK                                                        │
+ *                  ▼                                                                  ▼
+ *              (nothing written)                       ACK; contiguous prefix ──► SHA-256 task follows it
+ *
+ * A chunk is acknowledged once its data is in the temporary file (§4). The
+ * hash task reads the file's contiguous written prefix itself, so no chunk
+ * crosses threads twice. Written data is synced every `syncEveryBytes` so the
+ * final fsync before the rename is short.
+ */
+import { ChunkBitmap } from '../protocol/bitmap.js';
+import { ChunkFlag, MessageType } from '../protocol/constants.js';
+import { ErrorCode, FtsError } from '../protocol/errors.js';
+import { encodeControl } from '../protocol/codec.js';
+import type { ChunkData } from '../protocol/messages/types.js';
+import { failureError } from '../workers/failure.js';
+import type { WriteChunkResult } from '../workers/types.js';
+import type { ChunkWorkers, FrameSink, HashStream } from './ports.js';
+
+export interface ChunkReceiverOptions {
+  transferId: string;
+  fd: number;
+  fileSize: number;
+  chunkSize: number;
+  /** Chunks already durable (a resumed transfer). */
+  received?: ChunkBitmap;
+  sink: FrameSink;
+  workers: ChunkWorkers;
+  hash: HashStream;
+  syncEveryBytes?: number;
+  deliver: (event: ChunkWritten | ChunkSynced) => void;
+  onProgress?: (bytes: number, chunks: number) => void;
+  onFailed: (error: FtsError) => void;
+}
+
+export interface ChunkWritten {
+  kind: 'chunkWritten';
+  index: number;
+  result: WriteChunkResult;
+}
+
+export interface ChunkSynced {
+  kind: 'chunkSynced';
+  error?: FtsError;
+}
+
+export class ChunkReceiver {
+  readonly totalChunks: number;
+  readonly received: ChunkBitmap;
+  private readonly o: ChunkReceiverOptions;
+  private readonly writing = new Set<number>();
+  private receivedCount: number;
+  private receivedBytes = 0;
+  private prefixChunks = 0;
+  private unsyncedBytes = 0;
+  private syncing = false;
+  private stopped = false;
+  private tasks = 0;
+  private idleWaiters: (() => void)[] = [];
+  bytesOnWire = 0;
+  nacked = 0;
+
+  constructor(opts: ChunkReceiverOptions) {
+    this.o = opts;
+    this.totalChunks = Math.ceil(opts.fileSize / opts.chunkSize);
+    this.received = opts.received ?? new ChunkBitmap(this.totalChunks);
+    this.receivedCount = this.received.count();
+    for (const i of this.received.indices()) this.receivedBytes += this.sizeOf(i);
+    this.advancePrefix();
+  }
+
+  get isComplete(): boolean {
+    return this.receivedCount === this.totalChunks && this.writing.size === 0;
+  }
+
+  get bytesReceived(): number {
+    return this.receivedBytes;
+  }
+
+  get chunksReceived(): number {
+    return this.receivedCount;
+  }
+
+  /** A CHUNK_DATA for this transfer. Its data must lie in a pool buffer the receiver may move. */
+  chunk(m: ChunkData): void {
+    if (this.stopped) return this.release(m);
+    const i = m.chunkIndex;
+    const problem = this.checkHeader(m);
+    if (problem) {
+      this.release(m);
+      this.nack(i, problem.code);
+      return;
+    }
+    this.bytesOnWire += m.data.length;
+    if (this.received.has(i)) {
+      // §8.12: a chunk received again after its ACK is acknowledged again.
+      this.release(m);
+      this.ack(i);
+      return;
+    }
+    if (this.writing.has(i)) {
+      // A resend that crossed our ACK: the write in progress will answer it.
+      this.release(m);
+      return;
+    }
+    this.writing.add(i);
+    const data = m.data;
+    this.track(this.o.workers
+      .writeChunk({
+        fd: this.o.fd,
+        buffer: data.buffer as ArrayBuffer,
+        byteOffset: data.byteOffset,
+        byteLength: data.length,
+        originalSize: m.originalSize,
+        crc32: m.crc32,
+        compressed: (m.flags & ChunkFlag.COMPRESSED) !== 0,
+        position: m.chunkOffset,
+      })
+      .then(
+        (result) => this.o.deliver({ kind: 'chunkWritten', index: i, result }),
+        (error: unknown) => this.o.deliver({ kind: 'chunkWritten', index: i, result: { ok: false, code: ErrorCode.FILE_WRITE_ERROR, errno: '', message: String(error), buffer: new ArrayBuffer(0) } }),
+      ));
+  }
+
+  /** The result of a write task, routed back through the owner's mailbox. */
+  written(event: ChunkWritten): void {
+    const { index, result } = event;
+    this.writing.delete(index);
+    this.o.workers.releaseBuffer(result.buffer);
+    if (this.stopped) return;
+    if (!result.ok) {
+      if (result.code === ErrorCode.CHUNK_CHECKSUM_ERROR) {
+        this.nack(index, result.code);
+        return;
+      }
+      this.fail(failureError(result, this.o.transferId));
+      return;
+    }
+    if (!this.received.has(index)) {
+      this.received.set(index);
+      this.receivedCount++;
+      const size = this.sizeOf(index);
+      this.receivedBytes += size;
+      this.unsyncedBytes += size;
+    }
+    this.ack(index);
+    this.advancePrefix();
+    this.o.onProgress?.(this.receivedBytes, this.receivedCount);
+    this.maybeSync();
+  }
+
+  synced(event: ChunkSynced): void {
+    this.syncing = false;
+    if (event.error) this.fail(event.error);
+    else this.maybeSync();
+  }
+
+  /** Every chunk is in; resolves with the file's SHA-256 (hex). */
+  finishHash(): Promise<string> {
+    return this.o.hash.finish(this.o.fileSize);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.o.hash.abort();
+  }
+
+  private checkHeader(m: ChunkData): FtsError | undefined {
+    const i = m.chunkIndex;
+    const id = this.o.transferId;
+    if (i >= this.totalChunks) return new FtsError(ErrorCode.CHUNK_SEQUENCE_ERROR, `chunk ${i} beyond ${this.totalChunks}`, { transferId: id });
+    if (m.chunkOffset !== i * this.o.chunkSize) return new FtsError(ErrorCode.CHUNK_SEQUENCE_ERROR, `chunk ${i} at offset ${m.chunkOffset}`, { transferId: id });
+    if (m.originalSize !== this.sizeOf(i)) return new FtsError(ErrorCode.CHUNK_SIZE_ERROR, `chunk ${i} is ${m.originalSize} bytes, expected ${this.sizeOf(i)}`, { transferId: id });
+    const compressed = (m.flags & ChunkFlag.COMPRESSED) !== 0;
+    // §8.4: a compressed section larger than the original is a bad chunk (-722).
+    if (compressed ? m.compressedSize > m.originalSize : m.compressedSize !== m.originalSize) {
+      return new FtsError(ErrorCode.CHUNK_SIZE_ERROR, `chunk ${i}: compressed_size ${m.compressedSize}, original_size ${m.originalSize}`, { transferId: id });
+    }
+    return undefined;
+  }
+
+  private ack(index: number): void {
+    this.o.sink.send([encodeControl({ type: MessageType.CHUNK_ACK, transferId: this.o.transferId, chunkIndex: index, count: 1 })]);
+  }
+
+  private nack(index: number, code: number): void {
+    this.nacked++;
+    this.o.sink.send([encodeControl({ type: MessageType.CHUNK_NACK, transferId: this.o.transferId, errorCode: code, chunkIndices: [index] })]);
+  }
+
+  private advancePrefix(): void {
+    const before = this.prefixChunks;
+    while (this.prefixChunks < this.totalChunks && this.received.has(this.prefixChunks)) this.prefixChunks++;
+    if (this.prefixChunks !== before) this.o.hash.advance(Math.min(this.prefixChunks * this.o.chunkSize, this.o.fileSize));
+  }
+
+  private maybeSync(): void {
+    const every = this.o.syncEveryBytes ?? 64 * 1024 * 1024;
+    if (this.syncing || this.stopped || this.unsyncedBytes < every) return;
+    this.syncing = true;
+    this.unsyncedBytes = 0;
+    this.track(this.o.workers.syncFile(this.o.fd).then(
+      () => this.o.deliver({ kind: 'chunkSynced' }),
+      (error: unknown) => this.o.deliver({ kind: 'chunkSynced', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_WRITE_ERROR, String(error)) }),
+    ));
+  }
+
+  private track(task: Promise<void>): void {
+    this.tasks++;
+    void task.finally(() => {
+      if (--this.tasks === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    });
+  }
+
+  /** Resolves once no task (write, sync, hash) uses the file descriptor: only then may it be closed. */
+  async idle(): Promise<void> {
+    if (this.tasks > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.o.hash.settled();
+  }
+
+  private release(m: ChunkData): void {
+    this.o.workers.releaseBuffer(m.data.buffer as ArrayBuffer);
+  }
+
+  private sizeOf(index: number): number {
+    return Math.min(this.o.chunkSize, this.o.fileSize - index * this.o.chunkSize);
+  }
+
+  private fail(error: FtsError): void {
+    if (this.stopped) return;
+    this.stop();
+    this.o.onFailed(error);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * The sending half of a transfer's pipeline (client upload, server download).
+ *
+ *   window credits ──► indices$ ──mergeMap(read+CRC32+LZ4 in pool, n)──► deliver ──► socket
+ *        ▲                ▲                                                            │
+ *        └──── CHUNK_ACK ─┴──── CHUNK_NACK (same index again: retransmission) ◄────────┘
+ *
+ * RxJS transforms; the owning actor holds flow control: an index enters the
+ * stream only while fewer than `window` chunks are unacknowledged, so at most
+ * `window` chunk buffers exist whatever the file size. Read results come back
+ * through `deliver` (the owner's mailbox) and are sent from there.
+ */
+import { mergeMap, Subject, type Subscription } from 'rxjs';
+import { ChunkFlag, Defaults } from '../protocol/constants.js';
+import { ErrorCode, FtsError } from '../protocol/errors.js';
+import { encodeChunkData } from '../protocol/messages/chunk.js';
+import { failureError } from '../workers/failure.js';
+import type { ReadChunkResult } from '../workers/types.js';
+import type { ChunkWorkers, Clock, FrameSink, TimerHandle } from './ports.js';
+
+export type CompressionMode = 'none' | 'always' | 'adaptive';
+
+export interface ChunkSenderOptions {
+  transferId: string;
+  fd: number;
+  fileSize: number;
+  chunkSize: number;
+  window: number;
+  compression: CompressionMode;
+  /** Indices to send, ascending; default all. */
+  toSend?: Iterable<number>;
+  sink: FrameSink;
+  workers: ChunkWorkers;
+  clock: Clock;
+  /** Read tasks in flight at once. */
+  readConcurrency?: number;
+  maxRetries?: number;
+  ackTimeoutMs?: number;
+  /** Routes a read result back into the owner's mailbox. */
+  deliver: (read: ChunkRead) => void;
+  onProgress?: (ackedBytes: number, ackedChunks: number) => void;
+  onAllAcked: () => void;
+  onFailed: (error: FtsError) => void;
+}
+
+export interface ChunkRead {
+  kind: 'chunkRead';
+  index: number;
+  result: ReadChunkResult;
+}
+
+/** Socket backlog above which the link, not the CPU, is the bottleneck. */
+const CONGESTED_BYTES = 4 * 1024 * 1024;
+/** After a chunk that did not shrink, chunks sent raw before trying LZ4 again. */
+const INCOMPRESSIBLE_SKIP = 16;
+
+export class ChunkSender {
+  readonly totalChunks: number;
+  private readonly o: ChunkSenderOptions;
+  private readonly indices$ = new Subject<number>();
+  private readonly subscription: Subscription;
+  private readonly pending: Iterator<number>;
+  private readonly unacked = new Set<number>();
+  private readonly retries = new Map<number, number>();
+  private toSendCount: number;
+  private ackedChunks = 0;
+  private ackedBytes = 0;
+  private paused = false;
+  private stopped = false;
+  private exhausted = false;
+  private ackTimer: TimerHandle | undefined;
+  private skipCompression = 0;
+  private reading = 0;
+  private idleWaiters: (() => void)[] = [];
+  /** Data-section bytes put on the wire, retransmissions included. */
+  bytesOnWire = 0;
+  /** File bytes sent, retransmissions included. */
+  bytesSent = 0;
+  retransmitted = 0;
+
+  constructor(opts: ChunkSenderOptions) {
+    this.o = opts;
+    this.totalChunks = Math.ceil(opts.fileSize / opts.chunkSize);
+    const all = opts.toSend ? [...opts.toSend] : undefined;
+    this.toSendCount = all ? all.length : this.totalChunks;
+    this.pending = all ? all[Symbol.iterator]() : range(this.totalChunks);
+    const concurrency = Math.max(1, opts.readConcurrency ?? 4);
+    this.subscription = this.indices$
+      .pipe(mergeMap((index) => this.read(index), concurrency))
+      .subscribe({ next: (read) => opts.deliver(read) });
+  }
+
+  get isDone(): boolean {
+    return this.ackedChunks >= this.toSendCount;
+  }
+
+  get acked(): { chunks: number; bytes: number } {
+    return { chunks: this.ackedChunks, bytes: this.ackedBytes };
+  }
+
+  start(): void {
+    if (this.toSendCount === 0) {
+      this.o.onAllAcked();
+      return;
+    }
+    this.pump();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.pump();
+  }
+
+  /** CHUNK_ACK: `[index, index + count)` are durable at the receiver. */
+  ack(index: number, count: number): void {
+    if (this.stopped) return;
+    let progressed = false;
+    for (let i = index; i < index + count && this.unacked.size > 0; i++) {
+      if (!this.unacked.delete(i)) continue; // §8.12: a repeated ACK is harmless
+      this.ackedChunks++;
+      this.ackedBytes += this.sizeOf(i);
+      progressed = true;
+    }
+    if (!progressed) return;
+    this.armAckTimer();
+    this.o.onProgress?.(this.ackedBytes, this.ackedChunks);
+    if (this.isDone) {
+      this.ackTimer?.cancel();
+      this.o.onAllAcked();
+      return;
+    }
+    this.pump();
+  }
+
+  /** CHUNK_NACK: re-read and resend each index, at most `maxRetries` times (§4, §8.13). */
+  nack(indices: number[], code: number): void {
+    if (this.stopped) return;
+    const max = this.o.maxRetries ?? Defaults.MAX_CHUNK_RETRIES;
+    for (const i of indices) {
+      if (!this.unacked.has(i)) continue;
+      const tries = (this.retries.get(i) ?? 0) + 1;
+      if (tries > max) {
+        this.fail(new FtsError(ErrorCode.CHUNK_CHECKSUM_ERROR, `chunk ${i} rejected ${tries} times (last code ${code})`, { transferId: this.o.transferId }));
+        return;
+      }
+      this.retries.set(i, tries);
+      this.retransmitted++;
+      this.indices$.next(i);
+    }
+  }
+
+  /** Called by the owner with a result `deliver` routed to it. */
+  sendRead(read: ChunkRead): void {
+    const { result, index } = read;
+    if (this.stopped || this.o.sink.closed) {
+      this.o.workers.releaseBuffer(result.buffer);
+      return;
+    }
+    if (!result.ok) {
+      this.o.workers.releaseBuffer(result.buffer);
+      this.fail(failureError(result, this.o.transferId));
+      return;
+    }
+    if (this.o.compression === 'adaptive') {
+      if (!result.compressed && this.wantedCompression(index)) this.skipCompression = INCOMPRESSIBLE_SKIP;
+    }
+    const originalSize = this.sizeOf(index);
+    let flags = 0;
+    if (index === 0) flags |= ChunkFlag.FIRST;
+    if (index === this.totalChunks - 1) flags |= ChunkFlag.LAST;
+    if (result.compressed) flags |= ChunkFlag.COMPRESSED;
+    const data = new Uint8Array(result.buffer, 0, result.sent);
+    const pieces = encodeChunkData(
+      {
+        transferId: this.o.transferId,
+        chunkIndex: index,
+        chunkOffset: index * this.o.chunkSize,
+        originalSize,
+        compressedSize: result.sent,
+        crc32: result.crc32,
+        flags,
+      },
+      data,
+    );
+    this.bytesOnWire += result.sent;
+    this.bytesSent += originalSize;
+    const buffer = result.buffer;
+    this.o.sink.send(pieces, () => this.o.workers.releaseBuffer(buffer));
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ackTimer?.cancel();
+    this.subscription.unsubscribe();
+    this.indices$.complete();
+  }
+
+  private pump(): void {
+    while (!this.paused && !this.stopped && !this.exhausted && this.unacked.size < this.o.window) {
+      const next = this.pending.next();
+      if (next.done) {
+        this.exhausted = true;
+        break;
+      }
+      this.unacked.add(next.value);
+      this.indices$.next(next.value);
+    }
+    if (this.unacked.size > 0 && !this.ackTimer) this.armAckTimer();
+  }
+
+  private async read(index: number): Promise<ChunkRead> {
+    const length = this.sizeOf(index);
+    const buffer = this.o.workers.acquireBuffer(Math.max(length, 1));
+    const compress = this.o.compression === 'always' || (this.o.compression === 'adaptive' && this.wantedCompression(index));
+    if (this.skipCompression > 0) this.skipCompression--;
+    this.reading++;
+    try {
+      const result = await this.o.workers.readChunk({ fd: this.o.fd, buffer, position: index * this.o.chunkSize, length, compress });
+      if (this.stopped) this.o.workers.releaseBuffer(result.buffer);
+      return { kind: 'chunkRead', index, result };
+    } finally {
+      if (--this.reading === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  /** Resolves once no read task uses the file descriptor: only then may it be closed. */
+  idle(): Promise<void> {
+    if (this.reading === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Adaptive LZ4 (DESIGN.md): only while the link is the bottleneck, and not right after a chunk that did not shrink. */
+  private wantedCompression(_index: number): boolean {
+    return this.skipCompression === 0 && this.o.sink.backlog > CONGESTED_BYTES;
+  }
+
+  private sizeOf(index: number): number {
+    return Math.min(this.o.chunkSize, this.o.fileSize - index * this.o.chunkSize);
+  }
+
+  private armAckTimer(): void {
+    this.ackTimer?.cancel();
+    this.ackTimer = undefined;
+    if (this.stopped || this.unacked.size === 0) return;
+    const ms = this.o.ackTimeoutMs ?? Defaults.CHUNK_ACK_TIMEOUT_MS;
+    this.ackTimer = this.o.clock.setTimeout(() => {
+      this.fail(new FtsError(ErrorCode.CHUNK_TIMEOUT, `no CHUNK_ACK for ${ms} ms (${this.unacked.size} chunks unacknowledged)`, { transferId: this.o.transferId }));
+    }, ms);
+  }
+
+  private fail(error: FtsError): void {
+    if (this.stopped) return;
+    this.stop();
+    this.o.onFailed(error);
+  }
+}
+
+function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}

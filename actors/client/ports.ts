@@ -1,0 +1,39 @@
+/** What the engine gives the client's actors. */
+import type { ChunkWorkers, Clock, FrameSink } from '../ports.js';
+
+export interface ClientTransferContext {
+  sink: FrameSink;
+  workers: ChunkWorkers;
+  clock: Clock;
+  /** Capabilities both sides agreed on. */
+  capabilities: number;
+  requestTimeoutMs: number;
+  progress(info: TransferProgress): void;
+}
+
+export interface TransferProgress {
+  transferId: string;
+  direction: 'upload' | 'download';
+  /** File bytes acknowledged (upload) or written (download). */
+  bytes: number;
+  total: number;
+  chunks: number;
+  totalChunks: number;
+  /** Bytes a second since the transfer began. */
+  rate: number;
+}
+
+export interface TransferResult {
+  transferId: string;
+  direction: 'upload' | 'download';
+  /** Remote name (upload: as stored). */
+  remoteName: string;
+  localPath: string;
+  bytes: number;
+  /** Data-section bytes on the wire, retransmissions included. */
+  bytesOnWire: number;
+  sha256: string;
+  verified: boolean;
+  durationMs: number;
+  retransmittedChunks: number;
+}

@@ -1,0 +1,231 @@
+/**
+ * One upload on the client side: UPLOAD_REQUEST with an all-zero hash (the
+ * file is hashed in the pool while it is being sent, so it is read once for
+ * the hash and once for the chunks, in parallel), the sending pipeline,
+ * UPLOAD_COMPLETE with the hash, and the server's UPLOAD_VERIFY.
+ */
+import { Actor } from '../actor.js';
+import { ChunkSender, type ChunkRead } from '../chunk-sender.js';
+import type { TimerHandle } from '../ports.js';
+import { Compression, MessageType as T, UploadOption } from '../../protocol/constants.js';
+import { encodeControl } from '../../protocol/codec.js';
+import { ErrorCode, FtsError } from '../../protocol/errors.js';
+import type { ChunkAck, ChunkNack, ErrorMessage, UploadAccept, UploadReject, UploadVerify } from '../../protocol/messages/types.js';
+import { modeOf } from '../server/download.js';
+import type { ClientTransferContext, TransferResult } from './ports.js';
+
+export interface UploadSpec {
+  transferId: string;
+  localPath: string;
+  remoteName: string;
+  fd: number;
+  size: number;
+  modifiedMs: number;
+  chunkSize: number;
+  compression: number;
+  overwrite: boolean;
+  preserveTimestamp: boolean;
+  /** Closes `fd`; called once nothing uses it any more. */
+  close: () => Promise<void>;
+}
+
+export type ClientUploadMessage =
+  | { kind: 'frame'; m: UploadAccept | UploadReject | UploadVerify | ChunkAck | ChunkNack | ErrorMessage }
+  | ChunkRead
+  | { kind: 'allAcked' }
+  | { kind: 'hashed'; sha256?: string; error?: FtsError }
+  | { kind: 'requestTimeout' }
+  | { kind: 'cancel'; reason: FtsError }
+  | { kind: 'connectionLost'; error: FtsError };
+
+export class ClientUploadActor extends Actor<ClientUploadMessage> {
+  readonly transferId: string;
+  readonly result: Promise<TransferResult>;
+  private readonly ctx: ClientTransferContext;
+  private readonly spec: UploadSpec;
+  private resolve!: (r: TransferResult) => void;
+  private reject!: (e: FtsError) => void;
+  private sender: ChunkSender | undefined;
+  private sha256: string | undefined;
+  private allAcked = false;
+  private completeSent = false;
+  private timer: TimerHandle | undefined;
+  private readonly startedMs: number;
+  private readonly hash: Promise<string>;
+  private readonly hashHandle: { abort(): void; settled(): Promise<void> };
+
+  constructor(ctx: ClientTransferContext, spec: UploadSpec) {
+    super(`client upload ${spec.transferId}`);
+    this.ctx = ctx;
+    this.spec = spec;
+    this.transferId = spec.transferId;
+    this.startedMs = ctx.clock.now();
+    this.result = new Promise((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    this.result.catch(() => undefined);
+    const handle = ctx.workers.hashFile(spec.fd);
+    this.hashHandle = handle;
+    this.hash = handle.finish(spec.size);
+    this.hash.then(
+      (sha256) => this.tell({ kind: 'hashed', sha256 }),
+      (error: unknown) => this.tell({ kind: 'hashed', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_READ_ERROR, String(error)) }),
+    );
+  }
+
+  start(): void {
+    const s = this.spec;
+    let options = UploadOption.VERIFY_CHECKSUM;
+    if (s.overwrite) options |= UploadOption.OVERWRITE;
+    if (s.preserveTimestamp) options |= UploadOption.PRESERVE_TIMESTAMP;
+    this.ctx.sink.send([
+      encodeControl({
+        type: T.UPLOAD_REQUEST,
+        transferId: s.transferId,
+        filename: s.remoteName,
+        fileSize: s.size,
+        sha256: Buffer.alloc(32),
+        chunkSize: s.chunkSize,
+        chunkCount: Math.ceil(s.size / s.chunkSize),
+        compression: s.compression,
+        options,
+        modifiedMs: Math.floor(s.modifiedMs),
+      }),
+    ]);
+    this.timer = this.ctx.clock.setTimeout(() => this.tell({ kind: 'requestTimeout' }), this.ctx.requestTimeoutMs);
+  }
+
+  protected receive(msg: ClientUploadMessage): void | Promise<void> {
+    switch (msg.kind) {
+      case 'chunkRead':
+        return this.sender?.sendRead(msg);
+      case 'allAcked':
+        this.allAcked = true;
+        return this.maybeComplete();
+      case 'hashed':
+        if (msg.error) return this.finish(msg.error);
+        this.sha256 = msg.sha256;
+        return this.maybeComplete();
+      case 'requestTimeout':
+        if (!this.sender) return this.finish(new FtsError(ErrorCode.TRANSFER_TIMEOUT, `no answer to UPLOAD_REQUEST within ${this.ctx.requestTimeoutMs} ms`, { transferId: this.transferId }));
+        return;
+      case 'cancel':
+        this.ctx.sink.send([encodeControl({ type: T.TRANSFER_CANCEL, transferId: this.transferId, reason: msg.reason.code })]);
+        return this.finish(msg.reason);
+      case 'connectionLost':
+        return this.finish(msg.error);
+      case 'frame':
+        return this.onFrame(msg.m);
+      default:
+        return unreachable(msg);
+    }
+  }
+
+  private onFrame(m: UploadAccept | UploadReject | UploadVerify | ChunkAck | ChunkNack | ErrorMessage): void | Promise<void> {
+    switch (m.type) {
+      case T.UPLOAD_ACCEPT: {
+        this.timer?.cancel();
+        if (this.sender) return;
+        this.sender = new ChunkSender({
+          transferId: this.transferId,
+          fd: this.spec.fd,
+          fileSize: this.spec.size,
+          chunkSize: m.chunkSize,
+          window: Math.max(1, m.window),
+          compression: modeOf(m.compression === Compression.NONE ? Compression.NONE : this.spec.compression),
+          sink: this.ctx.sink,
+          workers: this.ctx.workers,
+          clock: this.ctx.clock,
+          deliver: (read) => this.tell(read),
+          onProgress: (bytes, chunks) => this.progress(bytes, chunks),
+          onAllAcked: () => this.tell({ kind: 'allAcked' }),
+          onFailed: (error) => this.cancelWith(error),
+        });
+        this.sender.start();
+        return;
+      }
+      case T.UPLOAD_REJECT:
+        this.timer?.cancel();
+        return this.finish(new FtsError(m.errorCode, m.message, { transferId: this.transferId, available: m.available, requested: m.requested }));
+      case T.CHUNK_ACK:
+        return this.sender?.ack(m.chunkIndex, m.count);
+      case T.CHUNK_NACK:
+        return this.sender?.nack(m.chunkIndices, m.errorCode);
+      case T.UPLOAD_VERIFY: {
+        this.timer?.cancel();
+        if (!m.verified) return this.finish(new FtsError(m.errorCode || ErrorCode.FILE_HASH_MISMATCH, 'the server could not verify the upload', { transferId: this.transferId }));
+        const s = this.sender;
+        return this.finish(undefined, {
+          transferId: this.transferId,
+          direction: 'upload',
+          remoteName: m.storedName,
+          localPath: this.spec.localPath,
+          bytes: this.spec.size,
+          bytesOnWire: s?.bytesOnWire ?? 0,
+          sha256: this.sha256 ?? m.sha256.toString('hex'),
+          verified: true,
+          durationMs: this.ctx.clock.now() - this.startedMs,
+          retransmittedChunks: s?.retransmitted ?? 0,
+        });
+      }
+      case T.ERROR:
+        return this.finish(new FtsError(m.errorCode, m.message, { transferId: this.transferId }));
+      default:
+        return unreachable(m);
+    }
+  }
+
+  private maybeComplete(): void {
+    if (!this.allAcked || this.sha256 === undefined || this.completeSent) return;
+    this.completeSent = true;
+    const s = this.sender!;
+    this.ctx.sink.send([
+      encodeControl({
+        type: T.UPLOAD_COMPLETE,
+        transferId: this.transferId,
+        totalChunks: s.totalChunks,
+        bytesSent: this.spec.size,
+        bytesOnWire: s.bytesOnWire,
+        sha256: Buffer.from(this.sha256, 'hex'),
+      }),
+    ]);
+    this.timer = this.ctx.clock.setTimeout(
+      () => this.tell({ kind: 'connectionLost', error: new FtsError(ErrorCode.TRANSFER_TIMEOUT, 'no UPLOAD_VERIFY in time', { transferId: this.transferId }) }),
+      Math.max(this.ctx.requestTimeoutMs, 60_000),
+    );
+  }
+
+  private progress(bytes: number, chunks: number): void {
+    const elapsed = Math.max(1, this.ctx.clock.now() - this.startedMs);
+    const totalChunks = this.sender?.totalChunks ?? 0;
+    this.ctx.progress({ transferId: this.transferId, direction: 'upload', bytes, total: this.spec.size, chunks, totalChunks, rate: (bytes * 1000) / elapsed });
+  }
+
+  /** A local failure of the pipeline: tell the server, then fail. */
+  private cancelWith(error: FtsError): void {
+    this.tell({ kind: 'cancel', reason: error });
+  }
+
+  private async finish(error: FtsError | undefined, result?: TransferResult): Promise<void> {
+    this.timer?.cancel();
+    this.sender?.stop();
+    if (error) this.reject(error);
+    else this.resolve(result!);
+    await this.stop(error ?? 'done');
+  }
+
+  protected override async onStop(): Promise<void> {
+    this.timer?.cancel();
+    this.sender?.stop();
+    await this.sender?.idle();
+    this.hashHandle.abort();
+    await this.hashHandle.settled();
+    await this.spec.close();
+    this.reject(new FtsError(ErrorCode.TRANSFER_CANCELLED, 'transfer stopped', { transferId: this.transferId }));
+  }
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unhandled ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,56 @@
+/**
+ * What actors are given by the engine that creates them, as small
+ * interfaces: actors never import `engine/`.
+ */
+import type { ReadChunkResult, ReadChunkTask, WriteChunkResult, WriteChunkTask } from '../workers/types.js';
+
+/** Where a connection's frames go: one gathered write per frame. */
+export interface FrameSink {
+  /** Writes the pieces of one frame; `written` runs once the socket has taken them. */
+  send(pieces: Uint8Array[], written?: (error?: Error | null) => void): void;
+  /** Ends the connection after what was sent is flushed. */
+  close(): void;
+  /** Tears the connection down now. */
+  destroy(): void;
+  readonly closed: boolean;
+  /** Bytes queued in the socket, not yet taken by the kernel. */
+  readonly backlog: number;
+}
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+/** Injected time, so heartbeats and timeouts are tested without sleeping. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** A growing file's SHA-256, computed off the main thread. */
+export interface HashStream {
+  advance(limit: number): void;
+  finish(size: number): Promise<string>;
+  abort(): void;
+  /** Resolves once the task has ended, however it ended. */
+  settled(): Promise<void>;
+}
+
+/** The worker pool as actors see it. */
+export interface ChunkWorkers {
+  readChunk(task: ReadChunkTask): Promise<ReadChunkResult>;
+  writeChunk(task: WriteChunkTask): Promise<WriteChunkResult>;
+  syncFile(fd: number): Promise<void>;
+  hashFile(fd: number): HashStream;
+  acquireBuffer(size: number): ArrayBuffer;
+  releaseBuffer(buffer: ArrayBuffer): void;
+}

@@ -1,0 +1,296 @@
+/**
+ * One client connection on the server: the handshake (version, token,
+ * capabilities), routing of frames to transfer actors by transfer id,
+ * listing, heartbeats, idle close, and supervision of its transfers.
+ *
+ *   socket ─► decoder ─► mailbox ─► ServerConnectionActor ─┬─► ServerUploadActor   (per upload)
+ *                                                          └─► ServerDownloadActor (per download)
+ */
+import { Actor, type Supervisor } from '../actor.js';
+import type { FrameSink, TimerHandle } from '../ports.js';
+import {
+  Defaults,
+  DisconnectReason,
+  MESSAGE_SENDER,
+  MessageType as T,
+  PROTOCOL_VERSION,
+  ResumeStatus,
+  SortBy,
+  type MessageType,
+} from '../../protocol/constants.js';
+import { decodeMessage, encodeControl } from '../../protocol/codec.js';
+import type { Frame } from '../../protocol/decoder.js';
+import { ErrorCode, FtsError, isFtsError } from '../../protocol/errors.js';
+import { filenameProblem } from '../../protocol/filename.js';
+import type { Connect, ListRequest, Message, ResumeRequest } from '../../protocol/messages/types.js';
+import { NIL_UUID, newUuid } from '../../protocol/uuid.js';
+import { ServerDownloadActor } from './download.js';
+import type { ServerContext } from './ports.js';
+import { ServerUploadActor } from './upload.js';
+
+export type ServerConnectionMessage =
+  | { kind: 'frame'; frame: Frame }
+  | { kind: 'decodeError'; error: FtsError }
+  | { kind: 'socketClosed' }
+  | { kind: 'shutdown' };
+
+type TransferActor = ServerUploadActor | ServerDownloadActor;
+
+export class ServerConnectionActor extends Actor<ServerConnectionMessage> implements Supervisor {
+  private readonly ctx: ServerContext;
+  private readonly sink: FrameSink;
+  private readonly remoteAddress: string;
+  private readonly transfers = new Map<string, TransferActor>();
+  private state: 'handshake' | 'open' | 'closed' = 'handshake';
+  private clientId = NIL_UUID;
+  private sessionId = NIL_UUID;
+  private capabilities = 0;
+  private idleTimer: TimerHandle | undefined;
+  private closeReason = 'connection lost';
+
+  constructor(ctx: ServerContext, sink: FrameSink, remoteAddress: string, supervisor: Supervisor) {
+    super(`connection ${remoteAddress}`, supervisor, { highWaterMark: 128 });
+    this.ctx = ctx;
+    this.sink = sink;
+    this.remoteAddress = remoteAddress;
+    // §8.17: a connection that sends no CONNECT within 10 s is closed.
+    this.armIdle(ctx.limits.handshakeTimeoutMs);
+  }
+
+  /** Server shutdown: DISCONNECT(server_shutdown), close, stop; not queued behind the mailbox. */
+  async shutdown(): Promise<void> {
+    if (this.isStopped) return;
+    this.closeReason = 'server shutdown';
+    if (this.state === 'open') this.sendControl({ type: T.DISCONNECT, reason: DisconnectReason.SERVER_SHUTDOWN, message: 'server shutting down' });
+    this.sink.close();
+    await this.stop('server shutdown');
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  protected receive(msg: ServerConnectionMessage): void | Promise<void> {
+    switch (msg.kind) {
+      case 'frame':
+        return this.onFrame(msg.frame);
+      case 'decodeError':
+        return this.protocolFailure(msg.error.message);
+      case 'socketClosed':
+        return void this.stop(this.closeReason);
+      case 'shutdown':
+        return this.shutdown();
+      default:
+        return unreachable(msg);
+    }
+  }
+
+  private onFrame(frame: Frame): void | Promise<void> {
+    // §8.17: idleness is counted in complete frames.
+    if (this.state === 'open') this.armIdle(this.ctx.limits.idleTimeoutMs);
+    let m: Message;
+    try {
+      m = decodeMessage(frame.type, frame.payload);
+    } catch (err) {
+      if (frame.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(frame.payload.buffer as ArrayBuffer);
+      return this.protocolFailure(isFtsError(err) ? err.message : String(err));
+    }
+    // §8.2: a type only the other side may send is a protocol error.
+    if (MESSAGE_SENDER[m.type as MessageType] === 'server') return this.protocolFailure(`a client may not send message type 0x${m.type.toString(16)}`);
+    if (this.state === 'handshake') {
+      if (m.type !== T.CONNECT) return this.protocolFailure('expected CONNECT');
+      return this.onConnect(m);
+    }
+    switch (m.type) {
+      case T.CONNECT:
+        return this.protocolFailure('CONNECT on an open connection');
+      case T.HEARTBEAT:
+        return this.sendControl({ type: T.HEARTBEAT_ACK, timestampUs: m.timestampUs, sequence: m.sequence });
+      case T.DISCONNECT:
+        // §8.18: after receiving DISCONNECT, the server closes the connection.
+        this.closeReason = 'client initiated';
+        this.sink.close();
+        return void this.stop('client initiated');
+      case T.UPLOAD_REQUEST:
+      case T.DOWNLOAD_REQUEST:
+        return this.startTransfer(m);
+      case T.CHUNK_DATA: {
+        const t = this.transfers.get(m.transferId);
+        if (t instanceof ServerUploadActor) return void t.tell({ kind: 'frame', m });
+        this.ctx.workers.releaseBuffer(m.data.buffer as ArrayBuffer);
+        return this.unknownTransfer(m.transferId);
+      }
+      case T.UPLOAD_COMPLETE: {
+        const t = this.transfers.get(m.transferId);
+        if (t instanceof ServerUploadActor) return void t.tell({ kind: 'frame', m });
+        return this.unknownTransfer(m.transferId);
+      }
+      case T.CHUNK_ACK:
+      case T.CHUNK_NACK:
+      case T.DOWNLOAD_VERIFY:
+      case T.TRANSFER_PAUSE:
+      case T.TRANSFER_RESUME: {
+        const t = this.transfers.get(m.transferId);
+        if (t instanceof ServerDownloadActor) return void t.tell({ kind: 'frame', m });
+        return this.unknownTransfer(m.transferId);
+      }
+      case T.TRANSFER_CANCEL: {
+        // §8.15: TRANSFER_CANCEL has no reply, even for an unknown transfer.
+        const t = this.transfers.get(m.transferId);
+        if (t) t.tell({ kind: 'frame', m });
+        return;
+      }
+      case T.LIST_REQUEST:
+        return this.onList(m);
+      case T.RESUME_REQUEST:
+        return this.onResume(m);
+      case T.ERROR: {
+        const t = this.transfers.get(m.transferId);
+        if (t) void t.stop(new FtsError(m.errorCode, m.message));
+        return;
+      }
+      default:
+        return this.protocolFailure(`unexpected message type 0x${m.type.toString(16)}`);
+    }
+  }
+
+  private onConnect(m: Connect): void {
+    const { limits } = this.ctx;
+    const major = m.protocolVersion >>> 24;
+    const minor = (m.protocolVersion >>> 16) & 0xff;
+    const ourMajor = PROTOCOL_VERSION >>> 24;
+    const ourMinor = (PROTOCOL_VERSION >>> 16) & 0xff;
+    if (major !== ourMajor || (major === 0 && minor !== ourMinor)) {
+      return this.refuse(ErrorCode.PROTOCOL_MISMATCH, `protocol ${versionString(m.protocolVersion)} not supported; this server speaks ${versionString(PROTOCOL_VERSION)}`);
+    }
+    // §8.19: a token sent to a server that requires none is ignored.
+    if (limits.authToken !== undefined && m.authToken !== limits.authToken) {
+      return this.refuse(ErrorCode.AUTHENTICATION_FAILED, m.authToken === undefined ? 'this server requires a token' : 'wrong token');
+    }
+    this.clientId = m.clientId;
+    this.sessionId = newUuid();
+    this.capabilities = m.capabilities & limits.capabilities;
+    this.state = 'open';
+    this.armIdle(limits.idleTimeoutMs);
+    this.sendControl({
+      type: T.CONNECT_ACK,
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: this.capabilities,
+      sessionId: this.sessionId,
+      maxChunkSize: limits.maxChunkSize,
+      maxFileSize: limits.maxFileSize,
+      serverName: limits.serverName,
+    });
+    this.ctx.events.clientConnected({ clientId: this.clientId, sessionId: this.sessionId, remoteAddress: this.remoteAddress });
+  }
+
+  private startTransfer(m: Extract<Message, { type: typeof T.UPLOAD_REQUEST | typeof T.DOWNLOAD_REQUEST }>): void {
+    const upload = m.type === T.UPLOAD_REQUEST;
+    const refuse = (code: number, message: string) =>
+      this.sendControl(
+        upload
+          ? { type: T.UPLOAD_REJECT, transferId: m.transferId, errorCode: code, message, available: 0, requested: m.fileSize }
+          : { type: T.DOWNLOAD_REJECT, transferId: m.transferId, errorCode: code, message },
+      );
+    if (this.transfers.has(m.transferId)) return refuse(ErrorCode.TRANSFER_ALREADY_EXISTS, `transfer ${m.transferId} already exists`);
+    // §8.14: more than the per-connection transfer limit is -749.
+    if (this.transfers.size >= this.ctx.limits.maxTransfersPerConnection) {
+      return refuse(ErrorCode.CLIENT_QUOTA_EXCEEDED, `at most ${this.ctx.limits.maxTransfersPerConnection} active transfers per connection`);
+    }
+    const conn = { clientId: this.clientId, capabilities: this.capabilities, sink: this.sink };
+    const actor = upload
+      ? new ServerUploadActor(this.ctx, conn, m.transferId, this)
+      : new ServerDownloadActor(this.ctx, conn, m.transferId, this);
+    this.transfers.set(m.transferId, actor);
+    const stop = actor.stop.bind(actor);
+    actor.stop = async (reason?: unknown) => {
+      if (this.transfers.get(m.transferId) === actor) this.transfers.delete(m.transferId);
+      await stop(reason);
+    };
+    if (upload) (actor as ServerUploadActor).tell({ kind: 'request', m });
+    else (actor as ServerDownloadActor).tell({ kind: 'request', m });
+  }
+
+  private async onList(m: ListRequest): Promise<void> {
+    const limit = m.limit === 0 ? Defaults.LIST_DEFAULT_LIMIT : Math.min(m.limit, Defaults.LIST_MAX_LIMIT);
+    const sortBy = m.sortBy <= SortBy.MODIFIED ? m.sortBy : SortBy.NAME;
+    const { total, entries } = await this.ctx.storage.list({ pattern: m.pattern || '*', offset: m.offset, limit, sortBy, sortOrder: m.sortOrder });
+    this.sendControl({
+      type: T.LIST_RESPONSE,
+      requestId: m.requestId,
+      totalCount: total,
+      hasMore: m.offset + entries.length < total,
+      entries: entries.map((e) => ({ name: e.name, size: e.size, sha256: Buffer.from(e.sha256 || '0'.repeat(64), 'hex'), createdMs: Math.floor(e.createdMs), modifiedMs: Math.floor(e.modifiedMs) })),
+    });
+  }
+
+  private onResume(m: ResumeRequest): void {
+    // §8.16: a bad filename gets ERROR(-748) carrying the transfer id.
+    const problem = filenameProblem(m.filename);
+    if (problem) return this.sendControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.INVALID_FILENAME, message: `invalid filename: ${problem}` });
+    this.sendControl({ type: T.RESUME_RESPONSE, transferId: m.transferId, status: ResumeStatus.NOT_FOUND, totalChunks: m.totalChunks, receivedCount: 0, missing: Buffer.alloc(0) });
+  }
+
+  private unknownTransfer(transferId: string): void {
+    this.sendControl({ type: T.ERROR, transferId, errorCode: ErrorCode.TRANSFER_NOT_FOUND, message: `no active transfer ${transferId}` });
+  }
+
+  /** A transfer failed: tell the peer, end that transfer only, go on. */
+  childFailed(child: Actor<never>, error: unknown): void {
+    const transferId = (child as unknown as TransferActor).transferId;
+    const code = isFtsError(error) ? error.code : ErrorCode.STORAGE_ERROR;
+    const message = error instanceof Error ? error.message : String(error);
+    this.sendControl({ type: T.ERROR, transferId, errorCode: code, message });
+    this.ctx.events.transferFailed({ clientId: this.clientId, transferId, error: error instanceof Error ? error : new Error(message) });
+  }
+
+  private refuse(code: number, message: string): void {
+    this.sendControl({ type: T.ERROR, transferId: NIL_UUID, errorCode: code, message });
+    this.closeReason = message;
+    this.sink.close();
+    void this.stop(message);
+  }
+
+  private protocolFailure(message: string): void {
+    this.refuse(ErrorCode.PROTOCOL_ERROR, message);
+  }
+
+  private armIdle(ms: number): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = this.ctx.clock.setTimeout(() => {
+      if (this.state === 'handshake') {
+        this.closeReason = 'no CONNECT in time';
+        this.sink.destroy();
+      } else {
+        this.closeReason = 'idle timeout';
+        this.sendControl({ type: T.DISCONNECT, reason: DisconnectReason.IDLE_TIMEOUT, message: `idle for ${ms / 1000} s` });
+        this.sink.close();
+      }
+      void this.stop(this.closeReason);
+    }, ms);
+  }
+
+  private sendControl(m: Exclude<Message, { type: typeof T.CHUNK_DATA }>): void {
+    if (!this.sink.closed) this.sink.send([encodeControl(m)]);
+  }
+
+  protected override async onStop(): Promise<void> {
+    this.idleTimer?.cancel();
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    const transfers = [...this.transfers.values()];
+    this.transfers.clear();
+    for (const t of transfers) t.tell({ kind: 'connectionLost' });
+    if (!this.sink.closed) this.sink.close();
+    if (wasOpen) this.ctx.events.clientDisconnected({ clientId: this.clientId, sessionId: this.sessionId, reason: this.closeReason });
+    await Promise.all(transfers.map((t) => t.stop('connection closed')));
+  }
+}
+
+function versionString(v: number): string {
+  return `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unhandled ${JSON.stringify(x)}`);
+}

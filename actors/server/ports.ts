@@ -1,0 +1,92 @@
+/** What the engine gives the server's actors: configuration, storage, hooks, events. */
+import type { ChunkWorkers, Clock } from '../ports.js';
+
+export interface ServerLimits {
+  serverName: string;
+  maxChunkSize: number;
+  defaultChunkSize: number;
+  maxFileSize: number;
+  window: number;
+  maxTransfersPerConnection: number;
+  authToken: string | undefined;
+  capabilities: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+}
+
+export interface StoredFile {
+  name: string;
+  size: number;
+  /** Hex SHA-256. */
+  sha256: string;
+  createdMs: number;
+  modifiedMs: number;
+}
+
+export interface ReadableFile extends StoredFile {
+  fd: number;
+  close(): Promise<void>;
+}
+
+/** A reserved upload: a temporary file under the state folder, never under the final name. */
+export interface UploadSlot {
+  fd: number;
+  tempPath: string;
+  /** fsync, atomic rename into place, metadata; after the hash was verified. */
+  commit(sha256: string, modifiedMs: number | undefined): Promise<StoredFile>;
+  /** Closes and deletes the temporary file. */
+  discard(): Promise<void>;
+}
+
+export interface UploadReservation {
+  name: string;
+  size: number;
+  transferId: string;
+  overwrite: boolean;
+}
+
+export interface ServerStorage {
+  exists(name: string): Promise<boolean>;
+  /** Throws FtsError -717 (name busy) or -745 (quota / free disk, with available and requested). */
+  reserveUpload(r: UploadReservation): Promise<UploadSlot>;
+  /** Undefined when there is no such verified file. */
+  openForRead(name: string): Promise<ReadableFile | undefined>;
+  list(q: { pattern: string; offset: number; limit: number; sortBy: number; sortOrder: number }): Promise<{ total: number; entries: StoredFile[] }>;
+}
+
+/** What the application decides: true accepts; false or a string (the reason) refuses. */
+export type Decision = boolean | string;
+
+export interface UploadRequestInfo {
+  clientId: string;
+  transferId: string;
+  filename: string;
+  fileSize: number;
+  chunkSize: number;
+}
+
+export interface DownloadRequestInfo {
+  clientId: string;
+  transferId: string;
+  filename: string;
+  fileSize: number;
+}
+
+export interface ServerEvents {
+  clientConnected(info: { clientId: string; sessionId: string; remoteAddress: string }): void;
+  clientDisconnected(info: { clientId: string; sessionId: string; reason: string }): void;
+  uploadComplete(info: { clientId: string; transferId: string; file: StoredFile; durationMs: number }): void;
+  downloadComplete(info: { clientId: string; transferId: string; filename: string; bytes: number; verified: boolean; durationMs: number }): void;
+  progress(info: { clientId: string; transferId: string; direction: 'upload' | 'download'; bytes: number; total: number }): void;
+  transferFailed(info: { clientId: string; transferId: string; error: Error }): void;
+}
+
+export interface ServerContext {
+  limits: ServerLimits;
+  storage: ServerStorage;
+  workers: ChunkWorkers;
+  clock: Clock;
+  onUploadRequest(info: UploadRequestInfo): Promise<Decision>;
+  onDownloadRequest(info: DownloadRequestInfo): Promise<Decision>;
+  events: ServerEvents;
+}

@@ -1,0 +1,183 @@
+/**
+ * One upload on the server side (PROTOCOL.md §4 Upload): the request checks
+ * in the spec's order, the temporary file, the receiving pipeline, and the
+ * verify-then-rename at UPLOAD_COMPLETE. A file that is not verified is never
+ * visible under its name.
+ */
+import { Actor, type Supervisor } from '../actor.js';
+import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../chunk-receiver.js';
+import type { FrameSink } from '../ports.js';
+import { Capability, Compression, Defaults, MessageType as T, UploadOption } from '../../protocol/constants.js';
+import { encodeControl } from '../../protocol/codec.js';
+import { ErrorCode, FtsError, isFtsError } from '../../protocol/errors.js';
+import { filenameProblem } from '../../protocol/filename.js';
+import type { ChunkData, TransferCancel, UploadComplete, UploadRequest } from '../../protocol/messages/types.js';
+import type { ServerContext, UploadSlot } from './ports.js';
+
+export type ServerUploadMessage =
+  | { kind: 'request'; m: UploadRequest }
+  | { kind: 'frame'; m: ChunkData | UploadComplete | TransferCancel }
+  | ChunkWritten
+  | ChunkSynced
+  | { kind: 'connectionLost' };
+
+export interface ConnectionInfo {
+  clientId: string;
+  capabilities: number;
+  sink: FrameSink;
+}
+
+const ZERO_HASH = Buffer.alloc(32);
+
+export class ServerUploadActor extends Actor<ServerUploadMessage> {
+  readonly transferId: string;
+  private readonly ctx: ServerContext;
+  private readonly conn: ConnectionInfo;
+  private request: UploadRequest | undefined;
+  private slot: UploadSlot | undefined;
+  private receiver: ChunkReceiver | undefined;
+  private startedMs = 0;
+  private finished = false;
+
+  constructor(ctx: ServerContext, conn: ConnectionInfo, transferId: string, supervisor: Supervisor) {
+    super(`upload ${transferId}`, supervisor);
+    this.ctx = ctx;
+    this.conn = conn;
+    this.transferId = transferId;
+  }
+
+  protected async receive(msg: ServerUploadMessage): Promise<void> {
+    switch (msg.kind) {
+      case 'request':
+        return this.onRequest(msg.m);
+      case 'chunkWritten':
+        return this.receiver?.written(msg);
+      case 'chunkSynced':
+        return this.receiver?.synced(msg);
+      case 'connectionLost':
+        return void this.stop('connection lost');
+      case 'frame':
+        switch (msg.m.type) {
+          case T.CHUNK_DATA:
+            if (this.receiver) this.receiver.chunk(msg.m);
+            else this.ctx.workers.releaseBuffer(msg.m.data.buffer as ArrayBuffer);
+            return;
+          case T.UPLOAD_COMPLETE:
+            return this.onComplete(msg.m);
+          case T.TRANSFER_CANCEL:
+            return void this.stop('cancelled by client');
+          default:
+            return unreachable(msg.m);
+        }
+      default:
+        return unreachable(msg);
+    }
+  }
+
+  private async onRequest(m: UploadRequest): Promise<void> {
+    this.request = m;
+    const { limits, storage } = this.ctx;
+    const requested = m.fileSize;
+    const reject = (code: number, message: string, available = 0) => {
+      this.conn.sink.send([encodeControl({ type: T.UPLOAD_REJECT, transferId: m.transferId, errorCode: code, message, available, requested })]);
+      void this.stop(new FtsError(code, message));
+    };
+    // The order of §4: name, size, existing, busy, quota, application.
+    const nameProblem = filenameProblem(m.filename);
+    if (nameProblem) return reject(ErrorCode.INVALID_FILENAME, `invalid filename: ${nameProblem}`);
+    if (m.fileSize > limits.maxFileSize) return reject(ErrorCode.MAX_FILE_SIZE_EXCEEDED, `file size ${m.fileSize} exceeds the limit of ${limits.maxFileSize} bytes`);
+    let chunkSize = m.chunkSize === 0 ? limits.defaultChunkSize : m.chunkSize;
+    if (chunkSize < Defaults.MIN_CHUNK_SIZE) return reject(ErrorCode.CONFIG_CHUNK_SIZE_ERROR, `chunk size ${chunkSize} below ${Defaults.MIN_CHUNK_SIZE}`);
+    chunkSize = Math.min(chunkSize, limits.maxChunkSize);
+    const overwrite = (m.options & UploadOption.OVERWRITE) !== 0;
+    if (!overwrite && (await storage.exists(m.filename))) return reject(ErrorCode.FILE_ALREADY_EXISTS, `"${m.filename}" already exists`);
+    let slot: UploadSlot;
+    try {
+      slot = await storage.reserveUpload({ name: m.filename, size: m.fileSize, transferId: m.transferId, overwrite });
+    } catch (err) {
+      if (isFtsError(err)) return reject(err.code, err.message, err.available ?? 0);
+      throw err;
+    }
+    let decision: boolean | string;
+    try {
+      decision = await this.ctx.onUploadRequest({ clientId: this.conn.clientId, transferId: m.transferId, filename: m.filename, fileSize: m.fileSize, chunkSize });
+    } catch (err) {
+      decision = `upload hook failed: ${(err as Error).message}`;
+    }
+    if (decision !== true) {
+      await slot.discard();
+      return reject(ErrorCode.UPLOAD_REJECTED, typeof decision === 'string' ? decision : 'upload rejected by the server');
+    }
+    if (this.isStopped) return void (await slot.discard());
+    this.slot = slot;
+    this.startedMs = this.ctx.clock.now();
+    const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;
+    this.receiver = new ChunkReceiver({
+      transferId: m.transferId,
+      fd: slot.fd,
+      fileSize: m.fileSize,
+      chunkSize,
+      sink: this.conn.sink,
+      workers: this.ctx.workers,
+      hash: this.ctx.workers.hashFile(slot.fd),
+      deliver: (event) => this.tell(event),
+      onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: m.transferId, direction: 'upload', bytes, total: m.fileSize }),
+      onFailed: (error) => this.fail(error),
+    });
+    this.conn.sink.send([
+      encodeControl({
+        type: T.UPLOAD_ACCEPT,
+        transferId: m.transferId,
+        compression: lz4 ? m.compression : Compression.NONE,
+        chunkSize,
+        window: limits.window,
+      }),
+    ]);
+  }
+
+  private async onComplete(c: UploadComplete): Promise<void> {
+    const m = this.request;
+    const receiver = this.receiver;
+    const slot = this.slot;
+    if (!m || !receiver || !slot) throw new FtsError(ErrorCode.TRANSFER_NOT_FOUND, 'UPLOAD_COMPLETE before UPLOAD_ACCEPT', { transferId: this.transferId });
+    const verify = (verified: boolean, code: number, sha: Buffer, storedName: string) =>
+      this.conn.sink.send([encodeControl({ type: T.UPLOAD_VERIFY, transferId: m.transferId, verified, errorCode: code, sha256: sha, storedName })]);
+    if (!receiver.isComplete) {
+      verify(false, ErrorCode.CHUNK_SEQUENCE_ERROR, ZERO_HASH, '');
+      throw new FtsError(ErrorCode.CHUNK_SEQUENCE_ERROR, `UPLOAD_COMPLETE with ${receiver.chunksReceived} of ${receiver.totalChunks} chunks`, { transferId: this.transferId });
+    }
+    // §8.8: the request's hash, or the completion's; two different ones, or none, is -723.
+    const fromRequest = !m.sha256.equals(ZERO_HASH);
+    const fromComplete = !c.sha256.equals(ZERO_HASH);
+    const actual = await receiver.finishHash();
+    await receiver.idle();
+    let expected: string | undefined;
+    if (fromRequest && fromComplete && !m.sha256.equals(c.sha256)) expected = undefined;
+    else if (fromRequest) expected = m.sha256.toString('hex');
+    else if (fromComplete) expected = c.sha256.toString('hex');
+    const actualBytes = Buffer.from(actual, 'hex');
+    if (expected !== actual) {
+      this.finished = true;
+      await slot.discard();
+      verify(false, ErrorCode.FILE_HASH_MISMATCH, actualBytes, '');
+      this.ctx.events.transferFailed({ clientId: this.conn.clientId, transferId: this.transferId, error: new FtsError(ErrorCode.FILE_HASH_MISMATCH, 'SHA-256 mismatch', { transferId: this.transferId }) });
+      return void this.stop('hash mismatch');
+    }
+    const preserve = (m.options & UploadOption.PRESERVE_TIMESTAMP) !== 0 && m.modifiedMs > 0;
+    const file = await slot.commit(actual, preserve ? m.modifiedMs : undefined);
+    this.finished = true;
+    verify(true, 0, actualBytes, file.name);
+    this.ctx.events.uploadComplete({ clientId: this.conn.clientId, transferId: this.transferId, file, durationMs: this.ctx.clock.now() - this.startedMs });
+    await this.stop('complete');
+  }
+
+  protected override async onStop(): Promise<void> {
+    this.receiver?.stop();
+    await this.receiver?.idle();
+    if (!this.finished && this.slot) await this.slot.discard();
+  }
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unhandled ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,380 @@
+/**
+ * FileTransferClient: connects to an FTS1 server and moves files.
+ *
+ *   const client = new FileTransferClient();
+ *   await client.connect('127.0.0.1:19000');
+ *   const r = await client.uploadFile('./report.pdf', 'report.pdf');
+ *   await client.disconnect();
+ */
+import { EventEmitter } from 'node:events';
+import { open } from 'node:fs/promises';
+import { connect as netConnect, type Socket } from 'node:net';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ClientConnectionActor } from '../actors/client/connection.js';
+import { ClientDownloadActor } from '../actors/client/download.js';
+import type { ClientTransferContext, TransferProgress, TransferResult } from '../actors/client/ports.js';
+import { ClientUploadActor } from '../actors/client/upload.js';
+import { systemClock, type Clock } from '../actors/ports.js';
+import { Compression, Defaults, DisconnectReason, MessageType as T, OUR_CAPABILITIES, PROTOCOL_VERSION, SortBy, SortOrder } from '../protocol/constants.js';
+import { encodeControl } from '../protocol/codec.js';
+import { ErrorCode, FtsError, isFtsError } from '../protocol/errors.js';
+import { validateFilename } from '../protocol/filename.js';
+import type { ConnectAck, ListEntry } from '../protocol/messages/types.js';
+import { newUuid } from '../protocol/uuid.js';
+import { WorkerPool } from '../workers/pool.js';
+import { pipeSocket, SocketSink } from './transport.js';
+import { poolWorkers } from './workers.js';
+
+export type { TransferProgress, TransferResult };
+export type CompressionOption = 'none' | 'always' | 'adaptive';
+
+export interface ClientOptions {
+  /** Sent in CONNECT when the server requires one. */
+  token?: string;
+  /** Chunk size asked for; the server may lower it. Default 256 KiB. */
+  chunkSize?: number;
+  /** Chunks a download lets the server keep unacknowledged. Default 64. */
+  window?: number;
+  compression?: CompressionOption;
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  heartbeatIdleMs?: number;
+  heartbeatTimeoutMs?: number;
+  clientId?: string;
+  pool?: WorkerPool;
+  clock?: Clock;
+}
+
+export interface ServerInfo {
+  protocolVersion: number;
+  capabilities: number;
+  sessionId: string;
+  maxChunkSize: number;
+  maxFileSize: number;
+  serverName: string;
+}
+
+export interface TransferOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: TransferProgress) => void;
+  chunkSize?: number;
+  compression?: CompressionOption;
+}
+
+export interface UploadOptions extends TransferOptions {
+  overwrite?: boolean;
+  preserveTimestamp?: boolean;
+}
+
+export interface ListOptions {
+  pattern?: string;
+  offset?: number;
+  limit?: number;
+  sortBy?: 'name' | 'size' | 'time';
+  order?: 'asc' | 'desc';
+}
+
+export interface RemoteFile {
+  name: string;
+  size: number;
+  sha256: string;
+  createdMs: number;
+  modifiedMs: number;
+}
+
+export interface ListResult {
+  total: number;
+  files: RemoteFile[];
+  hasMore: boolean;
+}
+
+const COMPRESSION: Record<CompressionOption, number> = { none: Compression.NONE, always: Compression.ALWAYS, adaptive: Compression.ADAPTIVE };
+
+/** Events: `connected`, `disconnected` ({ reason, error }), `progress` (TransferProgress). */
+export class FileTransferClient extends EventEmitter {
+  private readonly opts: ClientOptions;
+  private readonly clock: Clock;
+  private pool: WorkerPool | undefined;
+
+  private sink: SocketSink | undefined;
+  private conn: ClientConnectionActor | undefined;
+  private info: ServerInfo | undefined;
+  private closedPromise: Promise<void> | undefined;
+
+  constructor(opts: ClientOptions = {}) {
+    super();
+    this.opts = opts;
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get serverInfo(): ServerInfo | undefined {
+    return this.info;
+  }
+
+  get connected(): boolean {
+    return !!this.info && !!this.sink && !this.sink.closed;
+  }
+
+  /** Connects and negotiates; resolves with the server's info. `endpoint`: "host:port" or { host, port }. */
+  async connect(endpoint: string | { host?: string; port: number }): Promise<ServerInfo> {
+    if (this.conn) throw new FtsError(ErrorCode.CONFIG_INVALID, 'already connected');
+    const { host, port } = parseEndpoint(endpoint);
+    this.pool ??= this.opts.pool ?? new WorkerPool();
+    const pool = this.pool;
+    const socket = await dial(host, port, this.opts.connectTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS);
+
+    const sink = new SocketSink(socket);
+    this.sink = sink;
+    let settle!: { resolve: (ack: ConnectAck) => void; reject: (e: FtsError) => void };
+    const handshake = new Promise<ConnectAck>((resolve, reject) => (settle = { resolve, reject }));
+    let closedResolve!: () => void;
+    this.closedPromise = new Promise<void>((r) => (closedResolve = r));
+    const conn = new ClientConnectionActor(
+      sink,
+      this.clock,
+      {
+        connected: (ack) => settle.resolve(ack),
+        closed: (error, disconnect) => {
+          settle.reject(error ?? new FtsError(ErrorCode.CONNECTION_FAILED, 'connection closed during the handshake'));
+          this.conn = undefined;
+          this.info = undefined;
+          this.emit('disconnected', { reason: disconnect ? disconnectReason(disconnect.reason) : error ? 'connection_lost' : 'client_initiated', error });
+          closedResolve();
+        },
+        releaseBuffer: (b) => pool.buffers.release(b),
+      },
+      { ...(this.opts.heartbeatIdleMs !== undefined ? { heartbeatIdleMs: this.opts.heartbeatIdleMs } : {}), ...(this.opts.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs } : {}) },
+    );
+    this.conn = conn;
+    const { decoder, resume } = pipeSocket(
+      socket,
+      pool,
+      {
+        frame: (frame) => conn.tell({ kind: 'frame', frame }),
+        decodeError: (error) => conn.tell({ kind: 'decodeError', error }),
+        closed: (error) => conn.tell({ kind: 'socketClosed', ...(error ? { error } : {}) }),
+      },
+      Defaults.MAX_CHUNK_SIZE,
+    );
+    conn.onDrain = resume;
+    sink.send([
+      encodeControl({
+        type: T.CONNECT,
+        protocolVersion: PROTOCOL_VERSION,
+        capabilities: OUR_CAPABILITIES,
+        clientId: this.opts.clientId ?? newUuid(),
+        ...(this.opts.token !== undefined ? { authToken: this.opts.token } : {}),
+      }),
+    ]);
+    const timer = this.clock.setTimeout(() => settle.reject(new FtsError(ErrorCode.CONNECTION_TIMEOUT, 'no CONNECT_ACK in time')), this.opts.connectTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS);
+    let ack: ConnectAck;
+    try {
+      ack = await handshake;
+    } catch (err) {
+      sink.destroy();
+      await this.closedPromise;
+      await this.releasePool();
+      throw err;
+    } finally {
+      timer.cancel();
+    }
+    // §8.3: a client's CHUNK_DATA bound is the max chunk size of CONNECT_ACK.
+    decoder.maxChunkSize = ack.maxChunkSize;
+    conn.armHeartbeat();
+    this.info = {
+      protocolVersion: ack.protocolVersion,
+      capabilities: ack.capabilities,
+      sessionId: ack.sessionId,
+      maxChunkSize: ack.maxChunkSize,
+      maxFileSize: ack.maxFileSize,
+      serverName: ack.serverName,
+    };
+    this.emit('connected', this.info);
+    return this.info;
+  }
+
+  /** Waits for active transfers (at most `timeoutMs`), sends DISCONNECT(client_initiated), closes. */
+  async disconnect(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const conn = this.conn;
+    if (conn && this.sink && !this.sink.closed) {
+      const active = [...conn.transfers.values()].map((t) => t.result.catch(() => undefined));
+      const all = Promise.all(active);
+      if (opts.timeoutMs === undefined) await all;
+      else await Promise.race([all, new Promise((r) => setTimeout(r, opts.timeoutMs).unref())]);
+      conn.markLocalClose();
+      this.sink.send([encodeControl({ type: T.DISCONNECT, reason: DisconnectReason.CLIENT_INITIATED, message: 'client disconnect' })]);
+      this.sink.close();
+      await this.closedPromise;
+    }
+    await this.releasePool();
+  }
+
+  async uploadFile(localPath: string, remoteName?: string, options: UploadOptions = {}): Promise<TransferResult> {
+    const conn = this.requireConnection();
+    const name = validateFilename(remoteName ?? basename(localPath));
+    const path = resolve(localPath);
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      throw localError(err, path);
+    }
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      await handle.close();
+      throw new FtsError(ErrorCode.FILE_READ_ERROR, `${path} is not a regular file`);
+    }
+    const transferId = newUuid();
+    const actor = new ClientUploadActor(this.transferContext(options), {
+      transferId,
+      localPath: path,
+      remoteName: name,
+      fd: handle.fd,
+      size: st.size,
+      modifiedMs: st.mtimeMs,
+      chunkSize: this.chunkSize(options),
+      compression: COMPRESSION[options.compression ?? this.opts.compression ?? 'adaptive'],
+      overwrite: options.overwrite ?? false,
+      preserveTimestamp: options.preserveTimestamp ?? false,
+      close: () => handle.close().catch(() => undefined),
+    });
+    return this.run(conn, actor, options.signal);
+  }
+
+  async downloadFile(remoteName: string, localPath?: string, options: TransferOptions = {}): Promise<TransferResult> {
+    const conn = this.requireConnection();
+    const name = validateFilename(remoteName);
+    const target = resolve(localPath ?? name);
+    const transferId = newUuid();
+    const actor = new ClientDownloadActor(this.transferContext(options), {
+      transferId,
+      remoteName: name,
+      localPath: target,
+      chunkSize: this.chunkSize(options),
+      window: this.opts.window ?? Defaults.WINDOW,
+      compression: COMPRESSION[options.compression ?? this.opts.compression ?? 'adaptive'],
+      openTemp: async () => {
+        const path = join(dirname(target), `.${basename(target).slice(0, 200)}.${transferId.slice(0, 8)}.fts-part`);
+        return { handle: await open(path, 'w+', 0o644), path };
+      },
+    });
+    return this.run(conn, actor, options.signal);
+  }
+
+  async listFiles(q: ListOptions = {}): Promise<ListResult> {
+    const conn = this.requireConnection();
+    const requestId = newUuid();
+    const response = new Promise<import('../protocol/messages/types.js').ListResponse>((resolve, reject) => conn.lists.set(requestId, { resolve, reject }));
+    const timer = this.clock.setTimeout(() => {
+      conn.lists.get(requestId)?.reject(new FtsError(ErrorCode.TRANSFER_TIMEOUT, 'no LIST_RESPONSE in time'));
+      conn.lists.delete(requestId);
+    }, this.opts.requestTimeoutMs ?? Defaults.REQUEST_TIMEOUT_MS);
+    this.sink!.send([
+      encodeControl({
+        type: T.LIST_REQUEST,
+        requestId,
+        pattern: q.pattern ?? '',
+        offset: q.offset ?? 0,
+        limit: q.limit ?? 0,
+        sortBy: q.sortBy === 'size' ? SortBy.SIZE : q.sortBy === 'time' ? SortBy.MODIFIED : SortBy.NAME,
+        sortOrder: q.order === 'desc' ? SortOrder.DESC : SortOrder.ASC,
+      }),
+    ]);
+    try {
+      const r = await response;
+      return { total: r.totalCount, hasMore: r.hasMore, files: r.entries.map(toRemoteFile) };
+    } finally {
+      timer.cancel();
+    }
+  }
+
+  private async run(conn: ClientConnectionActor, actor: ClientUploadActor | ClientDownloadActor, signal: AbortSignal | undefined): Promise<TransferResult> {
+    if (signal?.aborted) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'aborted before start');
+    conn.transfers.set(actor.transferId, actor);
+    const onAbort = () => actor.tell({ kind: 'cancel', reason: new FtsError(ErrorCode.TRANSFER_CANCELLED, 'cancelled', { transferId: actor.transferId }) });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    actor.start();
+    try {
+      return await actor.result;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      conn.transfers.delete(actor.transferId);
+    }
+  }
+
+  private transferContext(options: TransferOptions): ClientTransferContext {
+    const pool = this.pool!;
+    return {
+      sink: this.sink!,
+      workers: poolWorkers(pool),
+      clock: this.clock,
+      capabilities: this.info?.capabilities ?? 0,
+      requestTimeoutMs: this.opts.requestTimeoutMs ?? Defaults.REQUEST_TIMEOUT_MS,
+      progress: (p) => {
+        options.onProgress?.(p);
+        this.emit('progress', p);
+      },
+    };
+  }
+
+  private chunkSize(options: TransferOptions): number {
+    const size = options.chunkSize ?? this.opts.chunkSize ?? Defaults.CHUNK_SIZE;
+    if (size < Defaults.MIN_CHUNK_SIZE || size > Defaults.MAX_CHUNK_SIZE) {
+      throw new FtsError(ErrorCode.CONFIG_CHUNK_SIZE_ERROR, `chunk size must be within ${Defaults.MIN_CHUNK_SIZE}..${Defaults.MAX_CHUNK_SIZE}, got ${size}`);
+    }
+    return size;
+  }
+
+  private requireConnection(): ClientConnectionActor {
+    if (!this.conn || !this.info) throw new FtsError(ErrorCode.CONNECTION_LOST, 'not connected');
+    return this.conn;
+  }
+
+  private async releasePool(): Promise<void> {
+    if (this.pool && !this.opts.pool) await this.pool.close();
+    this.pool = undefined;
+  }
+}
+
+function parseEndpoint(endpoint: string | { host?: string; port: number }): { host: string; port: number } {
+  if (typeof endpoint !== 'string') return { host: endpoint.host ?? '127.0.0.1', port: endpoint.port };
+  const at = endpoint.lastIndexOf(':');
+  const host = at > 0 ? endpoint.slice(0, at).replace(/^\[|\]$/g, '') : '127.0.0.1';
+  const port = Number(at >= 0 ? endpoint.slice(at + 1) : endpoint);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new FtsError(ErrorCode.CONFIG_INVALID, `bad endpoint "${endpoint}": expected host:port`);
+  return { host, port };
+}
+
+function dial(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolveDial, reject) => {
+    const socket = netConnect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new FtsError(ErrorCode.CONNECTION_TIMEOUT, `connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolveDial(socket);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const code = err.code === 'ECONNREFUSED' ? ErrorCode.CONNECTION_REFUSED : ErrorCode.CONNECTION_FAILED;
+      reject(new FtsError(code, `cannot connect to ${host}:${port}: ${err.message}`, { cause: err }));
+    });
+  });
+}
+
+function localError(err: unknown, path: string): FtsError {
+  if (isFtsError(err)) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return new FtsError(code === 'ENOENT' ? ErrorCode.FILE_NOT_FOUND : ErrorCode.FILE_READ_ERROR, `${path}: ${(err as Error).message}`, { cause: err });
+}
+
+function toRemoteFile(e: ListEntry): RemoteFile {
+  return { name: e.name, size: e.size, sha256: e.sha256.toString('hex'), createdMs: e.createdMs, modifiedMs: e.modifiedMs };
+}
+
+function disconnectReason(reason: number): string {
+  return ['client_initiated', 'server_shutdown', 'idle_timeout', 'protocol_error'][reason] ?? `reason_${reason}`;
+}

@@ -1,0 +1,202 @@
+/**
+ * FileTransferServer: a TCP server speaking FTS1 over a storage folder.
+ *
+ *   const server = new FileTransferServer({ root: './storage', port: 0 });
+ *   const { port } = await server.start();
+ *   ...
+ *   await server.stop();
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { Actor, Supervisor } from '../actors/actor.js';
+import { systemClock, type ChunkWorkers, type Clock } from '../actors/ports.js';
+import type { Decision, DownloadRequestInfo, ServerContext, ServerEvents, ServerLimits, UploadRequestInfo } from '../actors/server/ports.js';
+import { ServerConnectionActor } from '../actors/server/connection.js';
+import { Defaults, OUR_CAPABILITIES, MessageType } from '../protocol/constants.js';
+import { encodeControl } from '../protocol/codec.js';
+import { ErrorCode, FtsError } from '../protocol/errors.js';
+import { NIL_UUID } from '../protocol/uuid.js';
+import { WorkerPool } from '../workers/pool.js';
+import { Storage } from './storage.js';
+import { pipeSocket, SocketSink } from './transport.js';
+import { poolWorkers } from './workers.js';
+
+export interface ServerOptions {
+  /** Storage folder, created if missing. Default `./storage`. */
+  root?: string;
+  host?: string;
+  /** 0 = any free port. Default 19000. */
+  port?: number;
+  maxConnections?: number;
+  maxFileSize?: number;
+  /** Total bytes stored files may take. Default unlimited (free disk still applies). */
+  quotaBytes?: number;
+  defaultChunkSize?: number;
+  maxChunkSize?: number;
+  window?: number;
+  maxTransfersPerConnection?: number;
+  /** When set, clients must send this token in CONNECT (-708 otherwise). */
+  authToken?: string;
+  serverName?: string;
+  idleTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Accept or refuse uploads: true accepts, false or a reason refuses (-713). */
+  onUploadRequest?: (info: UploadRequestInfo) => Decision | Promise<Decision>;
+  /** Accept or refuse downloads: true accepts, false or a reason refuses (-747). */
+  onDownloadRequest?: (info: DownloadRequestInfo) => Decision | Promise<Decision>;
+  /** Worker pool to use; by default the server makes its own, sized to the cores. */
+  pool?: WorkerPool;
+  clock?: Clock;
+}
+
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Events: `clientConnected`, `clientDisconnected`, `uploadComplete`,
+ * `downloadComplete`, `progress`, `transferFailed`, `error`.
+ */
+export class FileTransferServer extends EventEmitter implements Supervisor {
+  readonly storage: Storage;
+  private readonly opts: ServerOptions;
+  private readonly pool: WorkerPool;
+  private readonly ownsPool: boolean;
+  private readonly ctx: ServerContext;
+  private readonly connections = new Set<ServerConnectionActor>();
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(opts: ServerOptions = {}) {
+    super();
+    this.opts = opts;
+    this.ownsPool = !opts.pool;
+    this.pool = opts.pool ?? new WorkerPool();
+    const root = resolve(opts.root ?? './storage');
+    this.storage = new Storage({ root, ...(opts.quotaBytes !== undefined ? { quotaBytes: opts.quotaBytes } : {}) }, this.pool);
+    const maxChunkSize = opts.maxChunkSize ?? Defaults.MAX_CHUNK_SIZE;
+    const limits: ServerLimits = {
+      serverName: opts.serverName ?? `fts@${hostname()}`,
+      maxChunkSize,
+      defaultChunkSize: Math.min(opts.defaultChunkSize ?? Defaults.CHUNK_SIZE, maxChunkSize),
+      maxFileSize: opts.maxFileSize ?? Defaults.MAX_FILE_SIZE,
+      window: opts.window ?? Defaults.WINDOW,
+      maxTransfersPerConnection: opts.maxTransfersPerConnection ?? Defaults.MAX_TRANSFERS_PER_CONNECTION,
+      authToken: opts.authToken,
+      capabilities: OUR_CAPABILITIES,
+      idleTimeoutMs: opts.idleTimeoutMs ?? Defaults.SERVER_IDLE_MS,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS,
+    };
+    if (maxChunkSize < Defaults.MIN_CHUNK_SIZE || maxChunkSize > Defaults.MAX_CHUNK_SIZE) {
+      throw new FtsError(ErrorCode.CONFIG_CHUNK_SIZE_ERROR, `maxChunkSize must be within ${Defaults.MIN_CHUNK_SIZE}..${Defaults.MAX_CHUNK_SIZE}`);
+    }
+    const emit = <K extends keyof ServerEvents>(name: K) => ((info: Parameters<ServerEvents[K]>[0]) => void this.emit(name, info)) as ServerEvents[K];
+    this.ctx = {
+      limits,
+      storage: this.storage,
+      workers: poolWorkers(this.pool),
+      clock: opts.clock ?? systemClock,
+      onUploadRequest: async (info) => (opts.onUploadRequest ? opts.onUploadRequest(info) : true),
+      onDownloadRequest: async (info) => (opts.onDownloadRequest ? opts.onDownloadRequest(info) : true),
+      events: {
+        clientConnected: emit('clientConnected'),
+        clientDisconnected: emit('clientDisconnected'),
+        uploadComplete: emit('uploadComplete'),
+        downloadComplete: emit('downloadComplete'),
+        progress: emit('progress'),
+        transferFailed: emit('transferFailed'),
+      },
+    };
+  }
+
+  get workers(): ChunkWorkers {
+    return this.ctx.workers;
+  }
+
+  /** Creates the storage folder and listens; resolves with the bound address. */
+  async start(): Promise<ServerAddress> {
+    await this.storage.init();
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port ?? 19000, this.opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolveListen();
+      });
+    });
+    server.on('error', (err) => this.emit('error', err));
+    const address = server.address() as AddressInfo;
+    return { host: address.address, port: address.port };
+  }
+
+  get address(): ServerAddress | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(socket: Socket): void {
+    const sink = new SocketSink(socket);
+    if (this.stopping || this.connections.size >= (this.opts.maxConnections ?? Defaults.MAX_CONNECTIONS)) {
+      socket.on('error', () => undefined);
+      sink.send([encodeControl({ type: MessageType.ERROR, transferId: NIL_UUID, errorCode: ErrorCode.SERVER_BUSY, message: 'server busy' })]);
+      sink.close();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const actor = new ServerConnectionActor(this.ctx, sink, remote, this);
+    this.connections.add(actor);
+    const stop = actor.stop.bind(actor);
+    actor.stop = async (reason?: unknown) => {
+      this.connections.delete(actor);
+      await stop(reason);
+    };
+    const { resume } = pipeSocket(
+      socket,
+      this.pool,
+      {
+        frame: (frame) => actor.tell({ kind: 'frame', frame }),
+        decodeError: (error) => actor.tell({ kind: 'decodeError', error }),
+        closed: () => actor.tell({ kind: 'socketClosed' }),
+      },
+      this.ctx.limits.maxChunkSize,
+    );
+    actor.onDrain = resume;
+  }
+
+  /** A connection actor failed: close it, keep serving the others. */
+  childFailed(child: Actor<never>, error: unknown): void {
+    this.emit('connectionError', error);
+    void child.stop(error);
+  }
+
+  /**
+   * Stops accepting, sends DISCONNECT(server_shutdown) to every client,
+   * closes their sockets and the worker pool. Nothing is left running.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const server = this.server;
+      const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+      await Promise.all([...this.connections].map((c) => c.shutdown()));
+      const deadline = setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, 2_000);
+      await closed;
+      clearTimeout(deadline);
+      if (this.ownsPool) await this.pool.close();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The server's storage root: an ordinary folder of verified files under
+ * their own names, plus one hidden state folder (`.fts/`) holding temporary
+ * upload files and the metadata index (size, SHA-256, times) that spares
+ * downloads and listings a rehash.
+ *
+ *   <root>/report.pdf             verified files only
+ *   <root>/.fts/tmp/<id>.part     uploads in progress, never under a final name
+ *   <root>/.fts/index.json        metadata, replaced atomically
+ */
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import picomatch from 'picomatch';
+import type { ReadableFile, ServerStorage, StoredFile, UploadReservation, UploadSlot } from '../actors/server/ports.js';
+import { SortBy, SortOrder } from '../protocol/constants.js';
+import { ErrorCode, FtsError } from '../protocol/errors.js';
+import { filenameProblem } from '../protocol/filename.js';
+import type { WorkerPool } from '../workers/pool.js';
+
+export const STATE_DIR = '.fts';
+
+interface IndexEntry {
+  size: number;
+  sha256: string;
+  createdMs: number;
+  modifiedMs: number;
+  /** The file's mtime when it was hashed: a file changed behind our back is hashed again. */
+  statMtimeMs: number;
+}
+
+export interface StorageOptions {
+  root: string;
+  /** Bytes the stored files may take in all; default unlimited (free disk still applies). */
+  quotaBytes?: number;
+  /** Free disk kept in reserve. Default 0. */
+  reserveBytes?: number;
+}
+
+export class Storage implements ServerStorage {
+  readonly root: string;
+  private readonly stateDir: string;
+  private readonly tmpDir: string;
+  private readonly indexPath: string;
+  private readonly quota: number;
+  private readonly reserve: number;
+  private index = new Map<string, IndexEntry>();
+  private readonly active = new Map<string, number>();
+  private reservedBytes = 0;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    opts: StorageOptions,
+    private readonly pool: WorkerPool,
+  ) {
+    this.root = opts.root;
+    this.stateDir = join(opts.root, STATE_DIR);
+    this.tmpDir = join(this.stateDir, 'tmp');
+    this.indexPath = join(this.stateDir, 'index.json');
+    this.quota = opts.quotaBytes ?? Number.POSITIVE_INFINITY;
+    this.reserve = opts.reserveBytes ?? 0;
+  }
+
+  /** Creates the folders and loads the index; temporary files nobody owns are removed. */
+  async init(): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    try {
+      const raw = JSON.parse(await readFile(this.indexPath, 'utf8')) as Record<string, IndexEntry>;
+      this.index = new Map(Object.entries(raw));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.index = new Map(); // unreadable: rebuilt by rehashing
+    }
+    for (const name of await readdir(this.tmpDir)) await rm(join(this.tmpDir, name), { force: true });
+  }
+
+  async exists(name: string): Promise<boolean> {
+    try {
+      return (await stat(this.pathOf(name))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async reserveUpload(r: UploadReservation): Promise<UploadSlot> {
+    if (this.active.has(r.name)) throw new FtsError(ErrorCode.TRANSFER_IN_PROGRESS, `another upload of "${r.name}" is in progress`);
+    const available = await this.available(r.overwrite ? r.name : undefined);
+    if (r.size > available) {
+      throw new FtsError(ErrorCode.STORAGE_FULL, `insufficient storage space: ${available} bytes available, ${r.size} requested`, { available, requested: r.size });
+    }
+    this.active.set(r.name, r.size);
+    this.reservedBytes += r.size;
+    const tempPath = join(this.tmpDir, `${r.transferId}.part`);
+    let handle: FileHandle;
+    try {
+      handle = await open(tempPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+    } catch (err) {
+      this.release(r.name, r.size);
+      throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot create a temporary file: ${(err as Error).message}`, { cause: err });
+    }
+    let settled = false;
+    const settle = async () => {
+      if (settled) return false;
+      settled = true;
+      this.release(r.name, r.size);
+      return true;
+    };
+    return {
+      fd: handle.fd,
+      tempPath,
+      commit: async (sha256, modifiedMs) => {
+        await settle();
+        try {
+          await handle.datasync();
+          await handle.close();
+          const finalPath = this.pathOf(r.name);
+          await rename(tempPath, finalPath);
+          if (modifiedMs !== undefined) await utimes(finalPath, new Date(), new Date(modifiedMs));
+          const st = await stat(finalPath);
+          const entry: IndexEntry = { size: st.size, sha256, createdMs: Date.now(), modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs };
+          this.index.set(r.name, entry);
+          await this.saveIndex();
+          return { name: r.name, ...entry };
+        } catch (err) {
+          await rm(tempPath, { force: true });
+          throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot store "${r.name}": ${(err as Error).message}`, { cause: err });
+        }
+      },
+      discard: async () => {
+        if (!(await settle())) return;
+        await handle.close().catch(() => undefined);
+        await rm(tempPath, { force: true });
+      },
+    };
+  }
+
+  async openForRead(name: string): Promise<ReadableFile | undefined> {
+    if (filenameProblem(name)) return undefined;
+    let handle: FileHandle;
+    try {
+      handle = await open(this.pathOf(name), 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) {
+        await handle.close();
+        return undefined;
+      }
+      let entry = this.index.get(name);
+      if (!entry || entry.size !== st.size || entry.statMtimeMs !== st.mtimeMs) {
+        // Placed here by other means, or changed: hashed once, then cached.
+        const sha256 = await this.pool.hashWholeFile(handle.fd, st.size);
+        entry = { size: st.size, sha256, createdMs: st.birthtimeMs || st.ctimeMs, modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs };
+        this.index.set(name, entry);
+        await this.saveIndex();
+      }
+      return { name, ...entry, fd: handle.fd, close: () => handle.close().catch(() => undefined) };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  async list(q: { pattern: string; offset: number; limit: number; sortBy: number; sortOrder: number }): Promise<{ total: number; entries: StoredFile[] }> {
+    // §8.22: case-sensitive; [!…] negates; no escapes, braces or extglobs.
+    const isMatch = picomatch(q.pattern || '*', { dot: true, nobrace: true, noextglob: true, nocase: false, posix: false });
+    const files: StoredFile[] = [];
+    for (const dirent of await readdir(this.root, { withFileTypes: true })) {
+      const name = dirent.name;
+      if (!dirent.isFile() || filenameProblem(name) || !isMatch(name)) continue;
+      let st;
+      try {
+        st = await stat(join(this.root, name));
+      } catch {
+        continue; // removed while listing
+      }
+      const entry = this.index.get(name);
+      const known = entry && entry.size === st.size && entry.statMtimeMs === st.mtimeMs;
+      files.push({
+        name,
+        size: st.size,
+        // All-zero (§1: "not known yet") until a download hashes a file placed here by other means.
+        sha256: known ? entry.sha256 : '',
+        createdMs: known ? entry.createdMs : st.birthtimeMs || st.ctimeMs,
+        modifiedMs: st.mtimeMs,
+      });
+    }
+    const sign = q.sortOrder === SortOrder.DESC ? -1 : 1;
+    const byName = (a: StoredFile, b: StoredFile) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
+    files.sort((a, b) => {
+      const primary = q.sortBy === SortBy.SIZE ? a.size - b.size : q.sortBy === SortBy.MODIFIED ? a.modifiedMs - b.modifiedMs : byName(a, b);
+      return sign * (primary || byName(a, b));
+    });
+    return { total: files.length, entries: files.slice(q.offset, q.offset + q.limit) };
+  }
+
+  /** Bytes an upload may still take: the quota's room, and the free disk's. */
+  private async available(replacing: string | undefined): Promise<number> {
+    let room = Number.POSITIVE_INFINITY;
+    if (Number.isFinite(this.quota)) {
+      let used = this.reservedBytes;
+      for (const dirent of await readdir(this.root, { withFileTypes: true })) {
+        if (!dirent.isFile() || dirent.name === replacing) continue;
+        try {
+          used += (await stat(join(this.root, dirent.name))).size;
+        } catch {
+          // removed meanwhile
+        }
+      }
+      room = Math.max(0, this.quota - used);
+    }
+    try {
+      const fs = await statfs(this.root);
+      room = Math.min(room, Math.max(0, fs.bavail * fs.bsize - this.reservedBytes - this.reserve));
+    } catch {
+      // statfs unsupported: the quota alone decides
+    }
+    return Math.min(room, Number.MAX_SAFE_INTEGER);
+  }
+
+  private release(name: string, size: number): void {
+    if (this.active.get(name) === size) this.active.delete(name);
+    this.reservedBytes -= size;
+  }
+
+  private pathOf(name: string): string {
+    return join(this.root, name);
+  }
+
+  /** Write the index beside itself, then rename over it, one save at a time. */
+  private saveIndex(): Promise<void> {
+    const run = async () => {
+      const tmp = `${this.indexPath}.tmp`;
+      await writeFile(tmp, JSON.stringify(Object.fromEntries(this.index)));
+      await rename(tmp, this.indexPath);
+    };
+    this.saving = this.saving.then(run, run);
+    return this.saving;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A TCP socket as actors see it: frames in (through the incremental decoder,
+ * into the actor's mailbox, with the socket paused while the mailbox is
+ * full) and frames out (one corked, gathered write per frame).
+ */
+import type { Socket } from 'node:net';
+import type { FrameSink } from '../actors/ports.js';
+import { FrameDecoder, type Frame } from '../protocol/decoder.js';
+import type { FtsError } from '../protocol/errors.js';
+import type { WorkerPool } from '../workers/pool.js';
+
+export interface FrameTarget {
+  frame(frame: Frame): boolean;
+  decodeError(error: FtsError): void;
+  closed(error: Error | undefined): void;
+}
+
+export class SocketSink implements FrameSink {
+  private ended = false;
+
+  constructor(private readonly socket: Socket) {}
+
+  get closed(): boolean {
+    return this.ended || this.socket.destroyed || !this.socket.writable;
+  }
+
+  get backlog(): number {
+    return this.socket.writableLength;
+  }
+
+  send(pieces: Uint8Array[], written?: (error?: Error | null) => void): void {
+    if (this.closed) {
+      written?.(new Error('connection closed'));
+      return;
+    }
+    const last = pieces.length - 1;
+    this.socket.cork();
+    for (let i = 0; i <= last; i++) this.socket.write(pieces[i]!, i === last ? written : undefined);
+    this.socket.uncork();
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.end();
+    // A peer that never reads must not hold the socket open forever.
+    setTimeout(() => this.socket.destroy(), 5_000).unref();
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.socket.destroy();
+  }
+}
+
+/**
+ * Feeds a socket's bytes to `target` as frames. CHUNK_DATA payloads land in
+ * pool buffers so they can move to a worker without a copy.
+ */
+export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number): { decoder: FrameDecoder; resume: () => void } {
+  const decoder = new FrameDecoder({
+    maxChunkSize,
+    allocateChunkPayload: (size) => Buffer.from(pool.buffers.acquire(size), 0, size),
+    onFrame: (frame) => {
+      if (!target.frame(frame)) socket.pause();
+    },
+    onError: (error) => target.decodeError(error),
+  });
+  socket.on('data', (data: Buffer) => decoder.push(data));
+  let closedOnce = false;
+  const closed = (error?: Error) => {
+    if (closedOnce) return;
+    closedOnce = true;
+    decoder.stop();
+    target.closed(error);
+  };
+  socket.on('error', (error) => closed(error));
+  socket.on('close', () => closed(undefined));
+  return { decoder, resume: () => socket.resume() };
+}

@@ -1,0 +1,170 @@
+/**
+ * The typed facade over the piscina pool: one pool per process, sized to the
+ * cores. Callers hand over ArrayBuffers (moved, never copied) and get them
+ * back in the result.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { FtsError } from '../protocol/errors.js';
+import { failureError } from './failure.js';
+import { BufferPool } from './buffer-pool.js';
+import {
+  HashControl,
+  type HashResult,
+  type HashTask,
+  type ReadChunkResult,
+  type ReadChunkTask,
+  type SyncTask,
+  type TaskFailure,
+  type WriteChunkResult,
+  type WriteChunkTask,
+} from './types.js';
+
+export interface WorkerPoolOptions {
+  /** Worker threads. Default: the number of cores. */
+  threads?: number;
+  /**
+   * Tasks a worker holds at once. Hash tasks wait for data without blocking
+   * their thread, so a worker must accept more than one task.
+   */
+  tasksPerThread?: number;
+  /** Idle chunk buffers kept for reuse. Default 64 MiB. */
+  maxRetainedBufferBytes?: number;
+}
+
+const TASKS_FILE = new URL('./entry.mjs', import.meta.url).href;
+
+export class WorkerPool {
+  readonly buffers: BufferPool;
+  readonly threads: number;
+  private readonly piscina: Piscina;
+  private readonly hashSlots: number;
+  private hashesRunning = 0;
+  private readonly hashQueue: (() => void)[] = [];
+  private readonly liveHashes = new Set<HashHandle>();
+  private closed = false;
+
+  constructor(opts: WorkerPoolOptions = {}) {
+    this.threads = Math.max(1, opts.threads ?? availableParallelism());
+    const perThread = Math.max(2, opts.tasksPerThread ?? 8);
+    this.piscina = new Piscina({
+      filename: TASKS_FILE,
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      concurrentTasksPerWorker: perThread,
+      idleTimeout: 30_000,
+    });
+    // Hash tasks are long-lived: leave one task slot a thread for chunk work
+    // so a pool full of waiting hashes can never starve the chunks they wait on.
+    this.hashSlots = Math.max(1, this.threads * (perThread - 1));
+    this.buffers = new BufferPool(opts.maxRetainedBufferBytes);
+  }
+
+  readChunk(task: ReadChunkTask): Promise<ReadChunkResult> {
+    return this.run<ReadChunkResult>('readChunk', task, [task.buffer]);
+  }
+
+  writeChunk(task: WriteChunkTask): Promise<WriteChunkResult> {
+    return this.run<WriteChunkResult>('writeChunk', task, [task.buffer]);
+  }
+
+  async syncFile(fd: number): Promise<void> {
+    const result = await this.run<{ ok: true } | TaskFailure>('syncFile', { fd } satisfies SyncTask, []);
+    if (!result.ok) throw failureError(result);
+  }
+
+  /** Starts hashing `fd` from byte 0; feed it with `advance`, end it with `finish`. */
+  hashFile(fd: number): HashHandle {
+    const handle = new HashHandle(fd, (task) => this.startHash(task));
+    this.liveHashes.add(handle);
+    handle.done.finally(() => this.liveHashes.delete(handle)).catch(() => undefined);
+    return handle;
+  }
+
+  /** Hashes a complete file of `size` bytes. */
+  async hashWholeFile(fd: number, size: number): Promise<string> {
+    const handle = this.hashFile(fd);
+    return handle.finish(size);
+  }
+
+  private async startHash(task: HashTask): Promise<HashResult> {
+    if (this.hashesRunning >= this.hashSlots) await new Promise<void>((resolve) => this.hashQueue.push(resolve));
+    this.hashesRunning++;
+    try {
+      return await this.run<HashResult>('hashFile', task, []);
+    } finally {
+      this.hashesRunning--;
+      this.hashQueue.shift()?.();
+    }
+  }
+
+  private run<R>(name: string, task: object, transferList: ArrayBuffer[]): Promise<R> {
+    if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
+    return this.piscina.run(task, { name, transferList }) as Promise<R>;
+  }
+
+  /** Aborts running hashes and stops the threads. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const h of this.liveHashes) h.abort();
+    for (const wake of this.hashQueue.splice(0)) wake();
+    await this.piscina.destroy();
+  }
+}
+
+/**
+ * One SHA-256 in progress over a growing file. `advance(n)` says the first n
+ * bytes are final; `finish(size)` says the file ends there and resolves with
+ * the hex digest.
+ */
+export class HashHandle {
+  readonly done: Promise<string>;
+  private readonly control = new SharedArrayBuffer(HashControl.BYTES);
+  private readonly words = new Int32Array(this.control);
+  private readonly limits = new Float64Array(this.control, HashControl.LIMIT_BYTE_OFFSET, 2);
+
+  constructor(fd: number, start: (task: HashTask) => Promise<HashResult>) {
+    this.done = start({ fd, control: this.control }).then((result) => {
+      if (!result.ok) throw failureError(result);
+      return result.sha256;
+    });
+    // A caller that never awaits (a cancelled transfer) must not crash the process.
+    this.done.catch(() => undefined);
+  }
+
+  /** Bytes hashed so far. */
+  get hashedBytes(): number {
+    return this.limits[1]!;
+  }
+
+  advance(limit: number): void {
+    if (limit <= this.limits[0]!) return;
+    this.limits[0] = limit;
+    this.wake();
+  }
+
+  finish(size: number): Promise<string> {
+    this.limits[0] = size;
+    Atomics.store(this.words, HashControl.STATE, HashControl.FINAL);
+    this.wake();
+    return this.done;
+  }
+
+  settled(): Promise<void> {
+    return this.done.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  abort(): void {
+    Atomics.store(this.words, HashControl.STATE, HashControl.ABORTED);
+    this.wake();
+  }
+
+  private wake(): void {
+    Atomics.add(this.words, HashControl.SEQ, 1);
+    Atomics.notify(this.words, HashControl.SEQ);
+  }
+}

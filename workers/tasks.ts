@@ -1,0 +1,159 @@
+/**
+ * Worker-thread side of the pool: the CPU work of a transfer (CRC32, LZ4,
+ * SHA-256) together with the file I/O it sits next to, so a chunk crosses
+ * threads once each way and its bytes are never copied between threads.
+ *
+ * Errors do not survive postMessage, so expected failures come back as
+ * `{ ok: false, code, message }` results; only bugs throw.
+ */
+import { createHash } from 'node:crypto';
+import { fdatasyncSync, fstatSync, readSync, writeSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { crc32 } from '@node-rs/crc32';
+import { compressSync, uncompressSync } from 'lz4-napi';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type WriteChunkResult, type WriteChunkTask } from './types.js';
+
+/** Returns `value` to the main thread with `buffer` moved, not copied. */
+function moving<T extends object>(value: T, buffer: ArrayBuffer): T {
+  return move({ [transferableSymbol]: [buffer], [valueSymbol]: value } as unknown as ArrayBuffer) as unknown as T;
+}
+
+function failure(err: unknown, code: number): TaskFailure {
+  const e = err as NodeJS.ErrnoException;
+  return { ok: false, code, errno: e?.code ?? '', message: e?.message ?? String(err) };
+}
+
+function readFully(fd: number, into: Buffer, position: number): number {
+  let got = 0;
+  while (got < into.length) {
+    const n = readSync(fd, into, got, into.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+function writeFully(fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+/**
+ * Sender side: read one chunk, CRC32 it, and LZ4 it when asked and when that
+ * shrinks it (a compressed section is never larger than the raw one, §2).
+ */
+export function readChunk(task: ReadChunkTask): ReadChunkResult {
+  const view = Buffer.from(task.buffer, 0, task.length);
+  try {
+    const got = readFully(task.fd, view, task.position);
+    if (got !== task.length) {
+      return moving({ ok: false, code: -750, errno: 'ESHORT', message: `file shrank: read ${got} of ${task.length} bytes at ${task.position}`, buffer: task.buffer }, task.buffer);
+    }
+    const crc = crc32(view) >>> 0;
+    let sent = task.length;
+    let compressed = false;
+    if (task.compress && task.length > 0) {
+      const packed = compressSync(view);
+      if (packed.length < task.length) {
+        packed.copy(view, 0);
+        sent = packed.length;
+        compressed = true;
+      }
+    }
+    return moving({ ok: true, buffer: task.buffer, crc32: crc, sent, compressed }, task.buffer);
+  } catch (err) {
+    return moving({ ...failure(err, -750), buffer: task.buffer }, task.buffer);
+  }
+}
+
+/**
+ * Receiver side: check a received chunk (decompress, length, CRC32) and write
+ * it at its place in the temporary file. A bad chunk is reported, not written.
+ */
+export function writeChunk(task: WriteChunkTask): WriteChunkResult {
+  const section = Buffer.from(task.buffer, task.byteOffset, task.byteLength);
+  let data: Buffer = section;
+  if (task.compressed) {
+    // The 4-byte little-endian size prefix is checked before LZ4 allocates
+    // anything, so a lying prefix cannot make this thread allocate gigabytes.
+    if (section.length < 4 || section.readUInt32LE(0) !== task.originalSize) {
+      return moving({ ok: false, code: -720, errno: '', message: 'compressed size prefix does not match original_size', buffer: task.buffer }, task.buffer);
+    }
+    try {
+      data = uncompressSync(section);
+    } catch (err) {
+      return moving({ ...failure(err, -720), buffer: task.buffer }, task.buffer);
+    }
+  }
+  if (data.length !== task.originalSize) {
+    return moving({ ok: false, code: -720, errno: '', message: `chunk is ${data.length} bytes, header says ${task.originalSize}`, buffer: task.buffer }, task.buffer);
+  }
+  if ((crc32(data) >>> 0) !== task.crc32) {
+    return moving({ ok: false, code: -720, errno: '', message: 'CRC32 mismatch', buffer: task.buffer }, task.buffer);
+  }
+  try {
+    writeFully(task.fd, data, task.position);
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    return moving({ ...failure(err, errno === 'ENOSPC' ? -754 : -751), buffer: task.buffer }, task.buffer);
+  }
+  return moving({ ok: true, buffer: task.buffer }, task.buffer);
+}
+
+/** Makes written data durable before anything (a checkpoint, a rename) names it. */
+export function syncFile(task: SyncTask): { ok: true } | TaskFailure {
+  try {
+    fdatasyncSync(task.fd);
+    return { ok: true };
+  } catch (err) {
+    return failure(err, -751);
+  }
+}
+
+const HASH_SLICE = 1024 * 1024;
+
+/**
+ * SHA-256 of a file that may still be growing. The main thread publishes, in
+ * a SharedArrayBuffer, how many leading bytes are final (`HashControl`); this
+ * task hashes up to there, reading the file itself so no chunk crosses
+ * threads twice, and waits (without blocking the thread, so other tasks run
+ * meanwhile) until more is final, the end is declared, or it is aborted.
+ */
+export async function hashFile(task: HashTask): Promise<HashResult> {
+  const words = new Int32Array(task.control);
+  const limits = new Float64Array(task.control, HashControl.LIMIT_BYTE_OFFSET, 2);
+  const hash = createHash('sha256');
+  const slice = Buffer.allocUnsafeSlow(HASH_SLICE);
+  let position = 0;
+  let slices = 0;
+  try {
+    for (;;) {
+      const seq = Atomics.load(words, HashControl.SEQ);
+      const state = Atomics.load(words, HashControl.STATE);
+      if (state === HashControl.ABORTED) return { ok: false, code: -711, errno: '', message: 'hash aborted' };
+      const limit = limits[0]!;
+      while (position < limit) {
+        const want = Math.min(HASH_SLICE, limit - position);
+        const got = readFully(task.fd, want === HASH_SLICE ? slice : slice.subarray(0, want), position);
+        if (got !== want) {
+          const size = fstatSync(task.fd).size;
+          return { ok: false, code: -750, errno: 'ESHORT', message: `file is ${size} bytes, expected at least ${limit}` };
+        }
+        hash.update(got === HASH_SLICE ? slice : slice.subarray(0, got));
+        position += got;
+        limits[1] = position;
+        // Let the other tasks this worker holds (CRC, writes) run between slices.
+        if (++slices % 4 === 0) await yieldToLoop();
+        if (Atomics.load(words, HashControl.STATE) === HashControl.ABORTED) return { ok: false, code: -711, errno: '', message: 'hash aborted' };
+      }
+      if (state === HashControl.FINAL && position >= limit) {
+        return { ok: true, sha256: hash.digest().toString('hex'), bytes: position };
+      }
+      const waited = Atomics.waitAsync(words, HashControl.SEQ, seq);
+      if (waited.async) await waited.value;
+    }
+  } catch (err) {
+    return failure(err, -750);
+  }
+}
