@@ -53,6 +53,9 @@ export class WorkerPool {
       maxThreads: this.threads,
       concurrentTasksPerWorker: perThread,
       idleTimeout: 30_000,
+      // 'sync' parks an idle worker in Atomics.wait, which would stall the
+      // hash tasks that wait asynchronously for more of a file.
+      atomics: 'disabled',
     });
     // Hash tasks are long-lived: leave one task slot a thread for chunk work
     // so a pool full of waiting hashes can never starve the chunks they wait on.

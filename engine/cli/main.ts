@@ -1,0 +1,169 @@
+/**
+ * The `fts` command line: `serve`, `put`, `get`, `ls`.
+ * commander is pinned to 14: commander 15 needs Node 22.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import cliProgress from 'cli-progress';
+import { FileTransferClient, type TransferProgress, type TransferResult } from '../client.js';
+import { FileTransferServer } from '../server.js';
+import { FtsError, isFtsError } from '../../protocol/errors.js';
+
+const DEFAULT_PORT = 19000;
+
+function intArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+/** Sizes like 1048576, 512K, 10M, 2G, 1T (binary units). */
+function sizeArg(value: string): number {
+  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a size such as 1048576, 512K, 10M or 2G');
+  const unit = (m[2] ?? '').charAt(0).toUpperCase();
+  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[unit] ?? 0;
+  return Number(m[1]) * 1024 ** power;
+}
+
+interface ClientFlags {
+  host: string;
+  port: number;
+  token?: string;
+  json?: boolean;
+}
+
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .option('--host <host>', 'server host', '127.0.0.1')
+    .option('--port <port>', 'server port', intArg, DEFAULT_PORT)
+    .option('--token <token>', 'authentication token')
+    .option('--json', 'print one JSON result on stdout');
+}
+
+async function withClient<T>(flags: ClientFlags, run: (client: FileTransferClient) => Promise<T>): Promise<T> {
+  const client = new FileTransferClient(flags.token !== undefined ? { token: flags.token } : {});
+  try {
+    await client.connect({ host: flags.host, port: flags.port });
+    return await run(client);
+  } finally {
+    await client.disconnect({ timeoutMs: 1000 }).catch(() => undefined);
+  }
+}
+
+function progressBar(label: string): { update: (p: TransferProgress) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% | {value}/{total} bytes | {rate} MB/s`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update: (p) => {
+      if (!started) {
+        bar.start(p.total, 0, { rate: '0' });
+        started = true;
+      }
+      bar.update(p.bytes, { rate: (p.rate / 1e6).toFixed(1) });
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+function report(result: TransferResult, json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const mbps = result.durationMs > 0 ? (result.bytes / 1e6 / (result.durationMs / 1000)).toFixed(1) : '-';
+  const verb = result.direction === 'upload' ? 'uploaded' : 'downloaded';
+  process.stdout.write(`${verb} ${result.direction === 'upload' ? result.localPath : result.remoteName} -> ${result.direction === 'upload' ? result.remoteName : result.localPath}: ${result.bytes} bytes in ${result.durationMs} ms (${mbps} MB/s), sha256 ${result.sha256}, verified\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('fts').description('high-throughput file transfer over the FTS1 protocol').showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('run a server over a storage folder')
+    .option('--root <dir>', 'storage folder (created if missing)', './storage')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0 = any free port)', intArg, DEFAULT_PORT)
+    .option('--token <token>', 'require this token from clients')
+    .option('--max-file-size <size>', 'largest file accepted', sizeArg)
+    .option('--quota <size>', 'total bytes stored files may take', sizeArg)
+    .option('--max-connections <n>', 'concurrent connections', intArg)
+    .action(async (o: { root: string; host: string; port: number; token?: string; maxFileSize?: number; quota?: number; maxConnections?: number }) => {
+      const server = new FileTransferServer({
+        root: o.root,
+        host: o.host,
+        port: o.port,
+        ...(o.token !== undefined ? { authToken: o.token } : {}),
+        ...(o.maxFileSize !== undefined ? { maxFileSize: o.maxFileSize } : {}),
+        ...(o.quota !== undefined ? { quotaBytes: o.quota } : {}),
+        ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+      });
+      const addr = await server.start();
+      process.stderr.write(`fts serving ${server.storage.root} on ${addr.host}:${addr.port}\n`);
+      server.on('uploadComplete', (e: { file: { name: string; size: number } }) => process.stderr.write(`stored ${e.file.name} (${e.file.size} bytes)\n`));
+      server.on('transferFailed', (e: { transferId: string; error: Error }) => process.stderr.write(`transfer ${e.transferId} failed: ${String(e.error)}\n`));
+      const shutdown = () => {
+        process.stderr.write('shutting down\n');
+        void server.stop().then(() => process.exit(0));
+      };
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+    });
+
+  clientOptions(program.command('put <local> [remote]').description('upload a file'))
+    .option('--overwrite', 'replace an existing file of that name')
+    .action(async (local: string, remote: string | undefined, o: ClientFlags & { overwrite?: boolean }) => {
+      const bar = progressBar('put');
+      const result = await withClient(o, (c) => c.uploadFile(local, remote, { overwrite: o.overwrite ?? false, onProgress: bar.update })).finally(bar.stop);
+      report(result, o.json);
+    });
+
+  clientOptions(program.command('get <remote> [local]').description('download a file')).action(async (remote: string, local: string | undefined, o: ClientFlags) => {
+    const bar = progressBar('get');
+    const result = await withClient(o, (c) => c.downloadFile(remote, local, { onProgress: bar.update })).finally(bar.stop);
+    report(result, o.json);
+  });
+
+  clientOptions(program.command('ls [pattern]').description('list stored files'))
+    .option('--offset <n>', 'skip this many', intArg, 0)
+    .option('--limit <n>', 'at most this many (0 = 100, max 1000)', intArg, 0)
+    .option('--sort <key>', 'name | size | time', 'name')
+    .option('--desc', 'descending order')
+    .action(async (pattern: string | undefined, o: ClientFlags & { offset: number; limit: number; sort: string; desc?: boolean }) => {
+      if (!['name', 'size', 'time'].includes(o.sort)) throw new FtsError(-790, `--sort must be name, size or time`);
+      const result = await withClient(o, (c) =>
+        c.listFiles({ pattern: pattern ?? '*', offset: o.offset, limit: o.limit, sortBy: o.sort as 'name' | 'size' | 'time', order: o.desc ? 'desc' : 'asc' }),
+      );
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return;
+      }
+      for (const f of result.files) process.stdout.write(`${String(f.size).padStart(14)}  ${new Date(f.modifiedMs).toISOString()}  ${f.name}\n`);
+      process.stdout.write(`${result.files.length} of ${result.total} files${result.hasMore ? ' (more: use --offset)' : ''}\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (isFtsError(err)) {
+      process.stderr.write(`fts: error ${err.code} ${err.codeName}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`fts: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/engine/cli/main.ts')) {
+  const code = await main(process.argv);
+  if (code !== 0) process.exit(code);
+}
