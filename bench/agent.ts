@@ -1,0 +1,34 @@
+/**
+ * One side of a benchmark run, in its own process: `server <root> <portFile>`
+ * or `put|get <port> <local> <remote>`. Prints one JSON line with its own
+ * CPU seconds and peak RSS (process.resourceUsage covers its worker threads).
+ */
+import { writeFileSync } from 'node:fs';
+import { FileTransferClient } from '../engine/client.js';
+import { FileTransferServer } from '../engine/server.js';
+
+function usage(): { cpuSeconds: number; peakRssMB: number } {
+  const u = process.resourceUsage();
+  return { cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, peakRssMB: u.maxRSS / 1024 };
+}
+
+const [role, a, b, c] = process.argv.slice(2);
+if (role === 'server') {
+  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3 });
+  const addr = await server.start();
+  writeFileSync(b!, String(addr.port));
+  process.once('SIGTERM', () => {
+    void server.stop().then(() => {
+      process.stdout.write(`${JSON.stringify({ role, ...usage() })}\n`);
+      process.exit(0);
+    });
+  });
+} else {
+  const client = new FileTransferClient();
+  await client.connect({ host: '127.0.0.1', port: Number(a) });
+  const started = performance.now();
+  const result = role === 'put' ? await client.uploadFile(b!, c!, { overwrite: true }) : await client.downloadFile(c!, b!);
+  const seconds = (performance.now() - started) / 1000;
+  await client.disconnect();
+  process.stdout.write(`${JSON.stringify({ role, seconds, bytes: result.bytes, verified: result.verified, ...usage() })}\n`);
+}

@@ -1,0 +1,142 @@
+/**
+ * End-to-end benchmark: uploads and downloads a generated file over loopback,
+ * server and client in separate processes, and copies the same file with a
+ * raw netcat pipe (socket to file) in the same run as the baseline.
+ *
+ *   npm run bench -- [--size 1G] [--runs 3] [--kind random|compressible] [--dir DIR]
+ *
+ * Prints, per run and as medians: MB/s, CPU seconds and peak RSS of each side,
+ * and the ratio to the netcat copy. Needs `nc` (Debian netcat-openbsd); it is
+ * installed with apt-get when missing.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1G' },
+    runs: { type: 'string', default: '3' },
+    kind: { type: 'string', default: 'random' },
+    dir: { type: 'string', default: '.fts-bench' },
+  },
+});
+const size = parseSize(values.size!);
+const runs = Number(values.runs);
+const dir = resolve(values.dir!);
+const tsx = ['--import', 'tsx'];
+const agent = join(import.meta.dirname, 'agent.ts');
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMG])?$/i.exec(s);
+  if (!m) throw new Error(`bad --size ${s}`);
+  return Number(m[1]) * 1024 ** ({ '': 0, K: 1, M: 2, G: 3 }[(m[2] ?? '').toUpperCase()] ?? 0);
+}
+
+function ensureNetcat(): void {
+  if (spawnSync('sh', ['-c', 'command -v nc']).status === 0) return;
+  execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq netcat-openbsd'], { stdio: 'inherit' });
+}
+
+function generate(path: string): void {
+  if (existsSync(path) && statSync(path).size === size) return;
+  const fd = openSync(path, 'w');
+  const block = 4 * 1024 * 1024;
+  for (let done = 0; done < size; done += block) {
+    const n = Math.min(block, size - done);
+    // compressible: random words repeated, about 3:1 with LZ4
+    const data = values.kind === 'compressible' ? Buffer.from(randomBytes(n / 8).toString('hex').repeat(4).slice(0, n)) : randomBytes(n);
+    writeSync(fd, data);
+  }
+  closeSync(fd);
+}
+
+interface SideFigures {
+  cpuSeconds: number;
+  peakRssMB: number;
+}
+
+async function runAgentPair(kind: 'put' | 'get', file: string, root: string): Promise<{ seconds: number; server: SideFigures; client: SideFigures }> {
+  const portFile = join(dir, 'port');
+  rmSync(portFile, { force: true });
+  const server = spawn(process.execPath, [...tsx, agent, 'server', root, portFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let serverOut = '';
+  server.stdout.on('data', (d: Buffer) => (serverOut += d));
+  while (!existsSync(portFile)) await sleep(50);
+  const port = readFileSync(portFile, 'utf8');
+  const local = kind === 'put' ? file : join(dir, 'downloaded.bin');
+  rmSync(join(dir, 'downloaded.bin'), { force: true });
+  const out = execFileSync(process.execPath, [...tsx, agent, kind, port, local, 'bench.bin'], { encoding: 'utf8' });
+  const client = JSON.parse(out.trim().split('\n').pop()!) as SideFigures & { seconds: number; verified: boolean };
+  if (!client.verified) throw new Error('transfer not verified');
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  const serverFigures = JSON.parse(serverOut.trim().split('\n').pop()!) as SideFigures;
+  return { seconds: client.seconds, server: serverFigures, client };
+}
+
+async function netcatCopy(file: string): Promise<number> {
+  const out = join(dir, 'nc.out');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const listener = spawn('sh', ['-c', `exec nc -l 127.0.0.1 ${port} > ${out}`], { stdio: 'inherit' });
+  await sleep(300);
+  const started = performance.now();
+  execFileSync('sh', ['-c', `nc -N 127.0.0.1 ${port} < ${file}`]);
+  await new Promise((r) => listener.once('exit', r));
+  const seconds = (performance.now() - started) / 1000;
+  if (statSync(out).size !== size) throw new Error('netcat copy incomplete');
+  rmSync(out);
+  return seconds;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mbps = (seconds: number) => size / 1e6 / seconds;
+
+ensureNetcat();
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `source-${values.kind}-${size}.bin`);
+generate(file);
+const root = join(dir, 'storage');
+rmSync(root, { recursive: true, force: true });
+console.log(`file: ${size} bytes (${values.kind}), ${runs} runs`);
+
+const rows: { run: number; nc: number; up: Awaited<ReturnType<typeof runAgentPair>>; down: Awaited<ReturnType<typeof runAgentPair>> }[] = [];
+for (let run = 1; run <= runs; run++) {
+  const nc = await netcatCopy(file);
+  const up = await runAgentPair('put', file, root);
+  const down = await runAgentPair('get', file, root);
+  rows.push({ run, nc, up, down });
+  console.log(
+    `run ${run}: netcat ${mbps(nc).toFixed(0)} MB/s | upload ${mbps(up.seconds).toFixed(0)} MB/s (${(nc / up.seconds).toFixed(2)}x) ` +
+      `server ${up.server.cpuSeconds.toFixed(2)} cpu-s ${up.server.peakRssMB.toFixed(0)} MB, client ${up.client.cpuSeconds.toFixed(2)} cpu-s ${up.client.peakRssMB.toFixed(0)} MB | ` +
+      `download ${mbps(down.seconds).toFixed(0)} MB/s (${(nc / down.seconds).toFixed(2)}x) server ${down.server.cpuSeconds.toFixed(2)} cpu-s ${down.server.peakRssMB.toFixed(0)} MB, client ${down.client.cpuSeconds.toFixed(2)} cpu-s ${down.client.peakRssMB.toFixed(0)} MB`,
+  );
+}
+const summary = {
+  sizeBytes: size,
+  kind: values.kind,
+  runs,
+  netcatMBps: median(rows.map((r) => mbps(r.nc))),
+  upload: {
+    MBps: median(rows.map((r) => mbps(r.up.seconds))),
+    ratioToNetcat: median(rows.map((r) => r.nc / r.up.seconds)),
+    serverCpuSeconds: median(rows.map((r) => r.up.server.cpuSeconds)),
+    clientCpuSeconds: median(rows.map((r) => r.up.client.cpuSeconds)),
+    serverPeakRssMB: median(rows.map((r) => r.up.server.peakRssMB)),
+    clientPeakRssMB: median(rows.map((r) => r.up.client.peakRssMB)),
+  },
+  download: {
+    MBps: median(rows.map((r) => mbps(r.down.seconds))),
+    ratioToNetcat: median(rows.map((r) => r.nc / r.down.seconds)),
+    serverCpuSeconds: median(rows.map((r) => r.down.server.cpuSeconds)),
+    clientCpuSeconds: median(rows.map((r) => r.down.client.cpuSeconds)),
+    serverPeakRssMB: median(rows.map((r) => r.down.server.peakRssMB)),
+    clientPeakRssMB: median(rows.map((r) => r.down.client.peakRssMB)),
+  },
+};
+console.log('medians:');
+console.log(JSON.stringify(summary, null, 2));
+rmSync(root, { recursive: true, force: true });
