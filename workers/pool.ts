@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { FtsError } from '../protocol/errors.js';
 import { failureError } from './failure.js';
+import { compiledTasksUrl } from './compile.js';
 import { BufferPool } from './buffer-pool.js';
 import {
   HashControl,
@@ -32,7 +33,6 @@ export interface WorkerPoolOptions {
   maxRetainedBufferBytes?: number;
 }
 
-const TASKS_FILE = new URL('./entry.mjs', import.meta.url).href;
 
 export class WorkerPool {
   readonly buffers: BufferPool;
@@ -48,7 +48,7 @@ export class WorkerPool {
     this.threads = Math.max(1, opts.threads ?? availableParallelism());
     const perThread = Math.max(2, opts.tasksPerThread ?? 8);
     this.piscina = new Piscina({
-      filename: TASKS_FILE,
+      filename: compiledTasksUrl(),
       minThreads: this.threads,
       maxThreads: this.threads,
       concurrentTasksPerWorker: perThread,
