@@ -112,6 +112,8 @@ export interface PairOptions {
   client?: ClientOptions;
   /** One worker pool for both sides (cheaper); default true. */
   sharedPool?: boolean;
+  /** A pool owned by the caller, used by both sides and left open by cleanup(). */
+  pool?: WorkerPool;
   /** Don't connect the client. */
   noConnect?: boolean;
 }
@@ -134,7 +136,8 @@ export interface Pair {
 export async function startPair(opts: PairOptions = {}): Promise<Pair> {
   const rootDir = await tempDir('fts-root-');
   const workDir = await tempDir('fts-work-');
-  const pool = opts.sharedPool === false ? undefined : new WorkerPool({ threads: 2 });
+  const ownPool = !opts.pool && opts.sharedPool !== false;
+  const pool = opts.pool ?? (ownPool ? new WorkerPool({ threads: 2 }) : undefined);
   const server = new FileTransferServer({ host: '127.0.0.1', port: 0, root: rootDir.path, ...(pool ? { pool } : {}), ...opts.server });
   const addr = await server.start();
   const clients: FileTransferClient[] = [];
@@ -156,9 +159,11 @@ export async function startPair(opts: PairOptions = {}): Promise<Pair> {
     pool,
     newClient,
     cleanup: async () => {
-      await Promise.all(clients.map((c) => c.disconnect({ timeoutMs: 2_000 }).catch(() => undefined)));
-      await server.stop().catch(() => undefined);
-      await pool?.close();
+      // Bounded (and ref'd timers keep the loop alive meanwhile): a hung stop
+      // must fail its own test, not end the whole run early.
+      await Promise.all(clients.map((c) => within(c.disconnect({ timeoutMs: 2_000 }), 5_000, 'client.disconnect()').catch(() => undefined)));
+      await within(server.stop(), 8_000, 'server.stop()').catch(() => undefined);
+      if (ownPool) await pool?.close();
       await rootDir.remove();
       await workDir.remove();
     },

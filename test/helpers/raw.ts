@@ -116,3 +116,18 @@ export class RawPeer {
     this.socket.destroy();
   }
 }
+
+/** A whole frame of any type byte, built by hand (for unknown types). */
+export function rawFrame(type: number, payload: Uint8Array): Buffer {
+  const head = Buffer.alloc(9);
+  head.write('FTS1', 0, 'latin1');
+  head[4] = type;
+  head.writeUInt32BE(payload.length, 5);
+  const body = Buffer.concat([head, payload]);
+  let sum = 0;
+  for (const b of body) sum = (sum + b) & 0xffff;
+  const post = Buffer.alloc(4);
+  post.writeUInt16BE(sum, 0);
+  post.writeUInt16BE(payload.length & 0xffff, 2);
+  return Buffer.concat([body, post]);
+}
