@@ -17,7 +17,11 @@
  * anything is allocated. A frame that fails a check is discarded and the
  * scan resumes at the byte after its magic; a peer that sends `maxGarbage`
  * bytes without a valid frame is reported once through `onError` (-709) and
- * the decoder stops.
+ * the decoder stops. So is a peer whose frames keep failing their checksum
+ * after making the decoder sum more than 16 × `maxGarbage` bytes since the
+ * last valid frame: without that budget, fake headers nested inside one
+ * another (each claiming a large payload) would cost time quadratic in the
+ * 4 MiB bound while discarding only 4 bytes each.
  */
 import {
   CHUNK_HEADER_SIZE,
@@ -60,6 +64,10 @@ const enum State {
   Payload,
 }
 
+/** Failed candidate frames may make the decoder sum this many times `maxGarbage` bytes before it gives up. */
+const CHECKSUM_WORK_FACTOR = 16;
+const EMPTY = Buffer.alloc(0);
+
 export class FrameDecoder {
   /** Settable: a client learns its bound from CONNECT_ACK. */
   maxChunkSize: number;
@@ -67,9 +75,19 @@ export class FrameDecoder {
   private readonly maxGarbage: number;
   private readonly opts: FrameDecoderOptions;
 
+  /**
+   * Received buffers: the live ones are `chunks[first..]`, of which the first
+   * `offset` bytes of `chunks[first]` are already consumed. A head index
+   * instead of `shift()` keeps a frame delivered one byte at a time linear.
+   */
   private chunks: Buffer[] = [];
+  private first = 0;
+  private offset = 0;
   private buffered = 0;
+  /** Bytes discarded since the last valid frame. */
   private garbage = 0;
+  /** Bytes summed for frames that then failed their checksum, since the last valid frame. */
+  private checksumWork = 0;
   private state = State.Header;
   private type = 0;
   private payloadLength = 0;
@@ -96,6 +114,8 @@ export class FrameDecoder {
   stop(): void {
     this.stopped = true;
     this.chunks = [];
+    this.first = 0;
+    this.offset = 0;
     this.buffered = 0;
   }
 
@@ -110,13 +130,13 @@ export class FrameDecoder {
     while (!this.stopped) {
       if (this.state === State.Header) {
         if (this.buffered < 4) return;
-        if (this.peekUInt32(0) !== MAGIC) {
+        if (this.uint32At(0) !== MAGIC) {
           this.skipToMagic();
           continue;
         }
         if (this.buffered < FRAME_HEADER_SIZE) return;
-        const type = this.peekByte(4);
-        const length = this.peekUInt32(5);
+        const type = this.byteAt(4);
+        const length = this.uint32At(5);
         const bound = type === MessageType.CHUNK_DATA ? CHUNK_HEADER_SIZE + this.maxChunkSize : this.maxControlPayload;
         if (length > bound) {
           // §8.1: a bad length cannot be trusted; resume after the magic.
@@ -128,44 +148,52 @@ export class FrameDecoder {
         this.state = State.Payload;
       }
 
-      const frameSize = FRAME_HEADER_SIZE + this.payloadLength + FRAME_POSTFIX_SIZE;
-      if (this.buffered < frameSize) return;
-      const end = FRAME_HEADER_SIZE + this.payloadLength;
-      // §2 [change]: a CHUNK_DATA checksum leaves the data section out.
-      const summed = this.type === MessageType.CHUNK_DATA ? FRAME_HEADER_SIZE + Math.min(CHUNK_HEADER_SIZE, this.payloadLength) : end;
-      const checksum = (this.peekByte(end) << 8) | this.peekByte(end + 1);
-      const echo = (this.peekByte(end + 2) << 8) | this.peekByte(end + 3);
+      const length = this.payloadLength;
+      if (this.buffered < FRAME_HEADER_SIZE + length + FRAME_POSTFIX_SIZE) return;
       this.state = State.Header;
-      if (checksum !== this.sumFront(summed)) {
+      const isChunkData = this.type === MessageType.CHUNK_DATA;
+      // §2 [change]: a CHUNK_DATA checksum leaves the data section out.
+      const summed = FRAME_HEADER_SIZE + (isChunkData ? Math.min(CHUNK_HEADER_SIZE, length) : length);
+      const postfix = this.uint32At(FRAME_HEADER_SIZE + length);
+      if (postfix >>> 16 !== this.sumFront(summed)) {
+        this.checksumWork += summed;
         this.discard(4, 'checksum mismatch');
+        // Each failed frame is summed whole and its bytes then scanned again
+        // (§8.1), so nested fake headers could cost time quadratic in the
+        // bound; past this much work the peer is treated as sending garbage.
+        if (!this.stopped && this.checksumWork > this.maxGarbage * CHECKSUM_WORK_FACTOR) {
+          this.fail(`frames failing their checksum made the receiver sum ${this.checksumWork} bytes without a valid frame`);
+        }
         continue;
       }
-      if (echo !== (this.payloadLength & 0xffff)) {
+      if ((postfix & 0xffff) !== (length & 0xffff)) {
         this.discard(4, 'length echo mismatch');
         continue;
       }
       this.consume(FRAME_HEADER_SIZE);
-      const payload = this.takePayload(this.payloadLength, this.type === MessageType.CHUNK_DATA);
+      const payload = this.takePayload(length, isChunkData);
       this.consume(FRAME_POSTFIX_SIZE);
       this.garbage = 0;
+      this.checksumWork = 0;
       this.opts.onFrame({ type: this.type, payload });
     }
   }
 
   /** Drops bytes until the front could start a frame; the front is known not to. */
   private skipToMagic(): void {
-    while (this.buffered >= 4) {
-      const head = this.chunks[0]!;
-      let at = head.indexOf(MAGIC_FIRST_BYTE, 1);
-      while (at !== -1 && this.buffered - at >= 4 && this.peekUInt32(at) !== MAGIC) {
+    while (this.buffered >= 4 && !this.stopped) {
+      const head = this.chunks[this.first]!;
+      const start = this.offset;
+      let at = head.indexOf(MAGIC_FIRST_BYTE, start + 1);
+      while (at !== -1 && this.buffered - (at - start) >= 4 && this.uint32At(at - start) !== MAGIC) {
         at = head.indexOf(MAGIC_FIRST_BYTE, at + 1);
       }
       if (at === -1) {
-        this.discard(head.length, 'no magic');
+        this.discard(head.length - start, 'no magic');
         continue;
       }
       // A magic here, or a prefix of one at the end of what we hold.
-      this.discard(at, 'bytes before magic');
+      this.discard(at - start, 'bytes before magic');
       return;
     }
   }
@@ -175,69 +203,106 @@ export class FrameDecoder {
     this.garbage += n;
     this.opts.onDiscard?.(n, reason);
     if (this.garbage >= this.maxGarbage && !this.stopped) {
-      this.stop();
-      this.opts.onError(protocolError(`${this.garbage} bytes without a valid frame`));
+      this.fail(`${this.garbage} bytes without a valid frame`);
     }
+  }
+
+  private fail(message: string): void {
+    this.stop();
+    this.opts.onError(protocolError(message));
   }
 
   private consume(n: number): void {
     this.buffered -= n;
+    const chunks = this.chunks;
     while (n > 0) {
-      const head = this.chunks[0]!;
-      if (head.length <= n) {
-        n -= head.length;
-        this.chunks.shift();
-      } else {
-        this.chunks[0] = head.subarray(n);
-        n = 0;
+      const left = chunks[this.first]!.length - this.offset;
+      if (left > n) {
+        this.offset += n;
+        return;
       }
+      n -= left;
+      chunks[this.first++] = EMPTY;
+      this.offset = 0;
+    }
+    if (this.first === chunks.length) {
+      chunks.length = 0;
+      this.first = 0;
+    } else if (this.first >= 1024 && this.first * 2 >= chunks.length) {
+      chunks.splice(0, this.first);
+      this.first = 0;
     }
   }
 
   /** Removes `n` bytes from the front as one Buffer: a view if contiguous, else one copy. */
   private takePayload(n: number, isChunkData: boolean): Buffer {
-    const head = this.chunks[0];
-    const allocate = isChunkData ? this.opts.allocateChunkPayload : undefined;
     if (n === 0) return Buffer.alloc(0);
-    if (allocate === undefined && head !== undefined && head.length >= n) {
-      const view = head.subarray(0, n);
+    const allocate = isChunkData ? this.opts.allocateChunkPayload : undefined;
+    const head = this.chunks[this.first]!;
+    if (allocate === undefined && head.length - this.offset >= n) {
+      const view = head.subarray(this.offset, this.offset + n);
       this.consume(n);
       return view;
     }
     const out = allocate ? allocate(n) : isChunkData ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
+    if (out.length !== n) throw new RangeError(`allocateChunkPayload(${n}) returned ${out.length} bytes`);
     let written = 0;
     while (written < n) {
-      const chunk = this.chunks[0]!;
-      const take = Math.min(chunk.length, n - written);
-      chunk.copy(out, written, 0, take);
+      const chunk = this.chunks[this.first]!;
+      const take = Math.min(chunk.length - this.offset, n - written);
+      chunk.copy(out, written, this.offset, this.offset + take);
       written += take;
       this.consume(take);
     }
     return out;
   }
 
-  private peekByte(offset: number): number {
-    for (const chunk of this.chunks) {
-      if (offset < chunk.length) return chunk[offset]!;
-      offset -= chunk.length;
+  /** The buffered byte at `pos` from the front; `pos < buffered`. */
+  private byteAt(pos: number): number {
+    let i = this.first;
+    let at = this.offset + pos;
+    let chunk = this.chunks[i]!;
+    while (at >= chunk.length) {
+      at -= chunk.length;
+      chunk = this.chunks[++i]!;
     }
-    throw new RangeError('peek past buffered data');
+    return chunk[at]!;
   }
 
-  private peekUInt32(offset: number): number {
-    const head = this.chunks[0]!;
-    if (offset + 4 <= head.length) return head.readUInt32BE(offset);
-    return ((this.peekByte(offset) << 24) | (this.peekByte(offset + 1) << 16) | (this.peekByte(offset + 2) << 8) | this.peekByte(offset + 3)) >>> 0;
+  /** The big-endian u32 at `pos` from the front; `pos + 4 <= buffered`. */
+  private uint32At(pos: number): number {
+    const head = this.chunks[this.first]!;
+    const at = this.offset + pos;
+    if (at + 4 <= head.length) return head.readUInt32BE(at);
+    // Spans buffers: find the first byte once, then walk on.
+    let i = this.first;
+    let j = at;
+    let chunk = head;
+    while (j >= chunk.length) {
+      j -= chunk.length;
+      chunk = this.chunks[++i]!;
+    }
+    let value = 0;
+    for (let k = 0; k < 4; k++) {
+      while (j >= chunk.length) {
+        j -= chunk.length;
+        chunk = this.chunks[++i]!;
+      }
+      value = value * 256 + chunk[j++]!;
+    }
+    return value;
   }
 
   /** Sum of the first `n` buffered bytes, mod 65536. */
   private sumFront(n: number): number {
     let sum = 0;
-    for (const chunk of this.chunks) {
-      const take = Math.min(n, chunk.length);
-      for (let i = 0; i < take; i++) sum += chunk[i]!;
-      n -= take;
-      if (n === 0) break;
+    let start = this.offset;
+    for (let i = this.first; n > 0; i++) {
+      const chunk = this.chunks[i]!;
+      const end = Math.min(chunk.length, start + n);
+      for (let k = start; k < end; k++) sum += chunk[k]!;
+      n -= end - start;
+      start = 0;
     }
     return sum & 0xffff;
   }

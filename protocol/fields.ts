@@ -83,7 +83,9 @@ export class FieldReader {
 
   /** A str16 decoded leniently (invalid UTF-8 becomes U+FFFD): messages, names of servers. */
   str16(field: string): string {
-    return this.str16Bytes(field).toString('utf8');
+    const len = this.buf.readUInt16BE(this.need(2, field));
+    const at = this.need(len, field);
+    return len === 0 ? '' : this.buf.toString('utf8', at, at + len);
   }
 
   /**
