@@ -151,9 +151,8 @@ export class FaultProxy {
       s.once('close', () => this.sockets.delete(s));
     }
     // Both sockets end together: a half-open pair would hide a cut from a peer.
-    let done = false;
+    let done = false; // nothing more is forwarded
     const destroyBoth = () => {
-      if (done) return;
       done = true;
       client.destroy();
       upstream.destroy();
