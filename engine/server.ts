@@ -68,6 +68,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
   private readonly ctx: ServerContext;
   private readonly connections = new Set<ServerConnectionActor>();
   private readonly sockets = new Set<Socket>();
+  private readonly refused = new Set<Socket>();
   private server: Server | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -145,15 +146,17 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
 
   private accept(socket: Socket): void {
     const sink = new SocketSink(socket);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     if (this.stopping || this.connections.size >= (this.opts.maxConnections ?? Defaults.MAX_CONNECTIONS)) {
       socket.on('error', () => undefined);
+      this.refused.add(socket);
+      socket.once('close', () => this.refused.delete(socket));
       sink.send([encodeControl({ type: MessageType.ERROR, transferId: NIL_UUID, errorCode: ErrorCode.SERVER_BUSY, message: 'server busy' })]);
       sink.close();
       return;
     }
     socket.setNoDelay(true);
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const actor = new ServerConnectionActor(this.ctx, sink, remote, this);
     this.connections.add(actor);
@@ -190,6 +193,8 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       const server = this.server;
       const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
       await Promise.all([...this.connections].map((c) => c.shutdown()));
+      // Sockets refused as busy must not hold up server.close().
+      for (const s of this.refused) s.destroy();
       const deadline = setTimeout(() => {
         for (const s of this.sockets) s.destroy();
       }, 2_000);

@@ -164,7 +164,10 @@ export class Storage implements ServerStorage {
 
   async list(q: { pattern: string; offset: number; limit: number; sortBy: number; sortOrder: number }): Promise<{ total: number; entries: StoredFile[] }> {
     // §8.22: case-sensitive; [!…] negates; no escapes, braces or extglobs.
-    const isMatch = picomatch(q.pattern || '*', { dot: true, nobrace: true, noextglob: true, nocase: false, posix: false });
+    // picomatch reads a leading "!" as negating the whole pattern and "[!" is
+    // not its class negation, so §8.22's "[!…]" is handed over as "[^…]".
+    const glob = (q.pattern || '*').replace(/\[!/g, '[^');
+    const isMatch = picomatch(glob, { dot: true, nobrace: true, noextglob: true, nonegate: true, nocase: false, posix: false });
     const files: StoredFile[] = [];
     for (const dirent of await readdir(this.root, { withFileTypes: true })) {
       const name = dirent.name;
