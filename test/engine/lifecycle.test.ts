@@ -1,0 +1,188 @@
+/**
+ * Starting, stopping and disconnecting: server shutdown seen by a client,
+ * disconnect() waiting for transfers (PROTOCOL.md §4 Disconnect), and no
+ * handle left behind once both sides are stopped (checked in a child process
+ * that must exit by itself).
+ */
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ErrorCode, FtsError } from '../../protocol/errors.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { listDir, rejection, sha256File, sleep, startPair, within, writeRandomFile, type Pair } from '../helpers/fixtures.js';
+
+const MiB = 1024 * 1024;
+const REPO = resolve(import.meta.dirname, '..', '..');
+const CHILD = join(REPO, 'test', 'helpers', 'lifecycle-child.ts');
+const test = suite('engine: lifecycle');
+let pool: WorkerPool;
+
+test.before(() => {
+  pool = new WorkerPool({ threads: 2 });
+});
+test.after(async () => {
+  await pool.close();
+});
+
+async function withPair(body: (p: Pair) => Promise<void>): Promise<void> {
+  const p = await startPair({ pool });
+  try {
+    await body(p);
+  } finally {
+    await p.cleanup();
+  }
+}
+
+test("server.stop() with a client connected: the client emits 'disconnected' with reason 'server_shutdown'", async () => {
+  await withPair(async (p) => {
+    const events: { reason: string; error?: unknown }[] = [];
+    p.client.on('disconnected', (e: { reason: string }) => events.push(e));
+    const serverSide: string[] = [];
+    p.server.on('clientDisconnected', (e: { reason: string }) => serverSide.push(e.reason));
+    await within(p.server.stop(), 5_000, 'server.stop()');
+    const end = Date.now() + 3_000;
+    while (events.length === 0 && Date.now() < end) await sleep(10);
+    assert.is(events.length, 1, "one 'disconnected' event");
+    assert.is(events[0]!.reason, 'server_shutdown');
+    assert.not.ok(p.client.connected);
+    assert.is(serverSide.length, 1);
+    const e = await rejection(() => p.client.listFiles());
+    assert.instance(e, FtsError);
+    await within(p.client.disconnect(), 3_000, 'disconnect() after the server left');
+  });
+});
+
+test('server.stop() during an upload: the upload fails and nothing appears under its name', async () => {
+  await withPair(async (p) => {
+    const local = join(p.work, 'big.src');
+    await writeRandomFile(local, 8 * MiB);
+    let progressed!: () => void;
+    const firstProgress = new Promise<void>((r) => (progressed = r));
+    const up = p.client.uploadFile(local, 'big.bin', { onProgress: () => progressed() });
+    up.catch(() => undefined);
+    await within(firstProgress, 5_000, 'first progress');
+    await within(p.server.stop(), 5_000, 'server.stop() during an upload');
+    const tmpAtStop = await listDir(join(p.root, '.fts', 'tmp'));
+    let outcome: unknown;
+    try {
+      outcome = await within(up, 5_000, 'the upload settles');
+    } catch (err) {
+      outcome = err;
+    }
+    if (outcome instanceof FtsError) {
+      assert.not.ok((await listDir(p.root)).includes('big.bin'), 'no file under the final name');
+    } else {
+      // it may have finished before the stop arrived: then it is whole
+      assert.not.instance(outcome, Error, String(outcome));
+      assert.is(await sha256File(join(p.root, 'big.bin')), await sha256File(local));
+    }
+    // stop() resolved: nothing of the server may still be running, so the
+    // state folder no longer changes (whether a partial upload is kept for
+    // resume or deleted is the server's choice; changing later is not).
+    await sleep(500);
+    assert.equal(await listDir(join(p.root, '.fts', 'tmp')), tmpAtStop, 'root/.fts/tmp still changing after server.stop() resolved');
+  });
+});
+
+test('disconnect() waits for an in-flight upload to finish', async () => {
+  await withPair(async (p) => {
+    const local = join(p.work, 'inflight.src');
+    const sha = await writeRandomFile(local, 6 * MiB);
+    let progressed!: () => void;
+    const firstProgress = new Promise<void>((r) => (progressed = r));
+    const order: string[] = [];
+    const up = p.client.uploadFile(local, 'inflight.bin', { onProgress: () => progressed() }).then((r) => {
+      order.push('upload');
+      return r;
+    });
+    up.catch(() => undefined);
+    await within(firstProgress, 5_000, 'first progress');
+    const disc = p.client.disconnect().then(() => order.push('disconnect'));
+    const r = await within(up, 15_000, 'the upload');
+    await within(disc, 5_000, 'disconnect()');
+    assert.ok(r.verified);
+    assert.is(r.sha256, sha);
+    assert.equal(order, ['upload', 'disconnect']);
+    assert.is(await sha256File(join(p.root, 'inflight.bin')), sha);
+    assert.not.ok(p.client.connected);
+  });
+});
+
+test('disconnect() called in the same tick as uploadFile() still waits for that upload', async () => {
+  await withPair(async (p) => {
+    const a = join(p.work, 'a.src');
+    const sha = await writeRandomFile(a, 2 * MiB);
+    const up = p.client.uploadFile(a, 'a.bin');
+    up.catch(() => undefined);
+    await within(p.client.disconnect(), 15_000, 'disconnect()');
+    const r = await within(up, 5_000, 'the upload');
+    assert.ok(r.verified);
+    assert.is(r.sha256, sha);
+    assert.is(await sha256File(join(p.root, 'a.bin')), sha);
+  });
+});
+
+test('disconnect() called in the same tick as downloadFile() still waits for that download', async () => {
+  await withPair(async (p) => {
+    const b = join(p.work, 'b.src');
+    const sha = await writeRandomFile(b, 2 * MiB);
+    assert.ok((await p.client.uploadFile(b, 'b.bin')).verified);
+    const down = p.client.downloadFile('b.bin', join(p.work, 'b.down'));
+    down.catch(() => undefined);
+    await within(p.client.disconnect(), 15_000, 'disconnect()');
+    const r = await within(down, 5_000, 'the download');
+    assert.ok(r.verified);
+    assert.is(r.sha256, sha);
+    assert.is(await sha256File(join(p.work, 'b.down')), sha);
+  });
+});
+
+test('after disconnect() the client refuses work with -703 and the server sees the client leave', async () => {
+  await withPair(async (p) => {
+    const left = new Promise<{ reason: string }>((r) => p.server.once('clientDisconnected', r));
+    await p.client.disconnect();
+    const info = await within(left, 3_000, 'clientDisconnected');
+    assert.type(info.reason, 'string');
+    const e = await rejection(() => p.client.listFiles());
+    assert.is(e.code, ErrorCode.CONNECTION_LOST);
+    assert.is(p.server.connectionCount, 0);
+  });
+});
+
+/** Runs the child script; resolves with its exit code and how long it lived after printing `done`. */
+function runChild(mode: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; afterDoneMs: number | undefined; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let doneAt: number | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (doneAt === undefined && stdout.includes('done')) doneAt = Date.now();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // A child that does not exit by itself is killed (it is ours: by its pid).
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('error', (err) => {
+      clearTimeout(killer);
+      reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(killer);
+      resolveRun({ code, signal, afterDoneMs: doneAt === undefined ? undefined : Date.now() - doneAt, stdout, stderr });
+    });
+  });
+}
+
+for (const mode of ['normal', 'server-first', 'never-connected']) {
+  test(`no handles remain after stop() and disconnect(): a child process exits by itself (${mode})`, async () => {
+    const r = await runChild(mode);
+    assert.ok(r.afterDoneMs !== undefined, `the child finished its work (stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr.slice(-2000))})`);
+    assert.is(r.signal, null, 'not killed: it exited by itself');
+    assert.is(r.code, 0, `exit code (stderr ${JSON.stringify(r.stderr.slice(-2000))})`);
+    assert.ok(r.afterDoneMs! < 3_000, `exited ${r.afterDoneMs} ms after 'done'`);
+  });
+}
+
+test.run();
