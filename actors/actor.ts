@@ -31,6 +31,7 @@ export abstract class Actor<M> {
   private processing = false;
   private stopped = false;
   private full = false;
+  private stopping: Promise<void> | undefined;
   private readonly highWaterMark: number;
   private readonly capacity: number;
   private readonly batch: number;
@@ -73,12 +74,14 @@ export abstract class Actor<M> {
   protected onStop(_reason: unknown): void | Promise<void> {}
 
   /** Stops taking messages; pending ones are dropped. */
-  async stop(reason?: unknown): Promise<void> {
-    if (this.stopped) return;
+  stop(reason?: unknown): Promise<void> {
+    // A second caller waits for the cleanup already under way.
+    if (this.stopping) return this.stopping;
     this.stopped = true;
     this.queue = [];
     this.head = 0;
-    await this.onStop(reason);
+    this.stopping = Promise.resolve().then(() => this.onStop(reason));
+    return this.stopping;
   }
 
   /** Reports a failure to the supervisor (or rethrows asynchronously without one) and stops. */

@@ -100,6 +100,7 @@ export class FileTransferClient extends EventEmitter {
   private conn: ClientConnectionActor | undefined;
   private info: ServerInfo | undefined;
   private closedPromise: Promise<void> | undefined;
+  private readonly starting = new Set<Promise<TransferResult>>();
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -198,6 +199,7 @@ export class FileTransferClient extends EventEmitter {
     const conn = this.conn;
     if (conn && this.sink && !this.sink.closed) {
       const active = [...conn.transfers.values()].map((t) => t.result.catch(() => undefined));
+      for (const s of this.starting) active.push(s.catch(() => undefined));
       const all = Promise.all(active);
       if (opts.timeoutMs === undefined) await all;
       else await Promise.race([all, new Promise((r) => setTimeout(r, opts.timeoutMs).unref())]);
@@ -209,7 +211,15 @@ export class FileTransferClient extends EventEmitter {
     await this.releasePool();
   }
 
-  async uploadFile(localPath: string, remoteName?: string, options: UploadOptions = {}): Promise<TransferResult> {
+  uploadFile(localPath: string, remoteName?: string, options: UploadOptions = {}): Promise<TransferResult> {
+    // Counted from the call, so a disconnect() in the same tick waits for it.
+    const started = this.startUpload(localPath, remoteName, options);
+    this.starting.add(started);
+    void started.catch(() => undefined).finally(() => this.starting.delete(started));
+    return started;
+  }
+
+  private async startUpload(localPath: string, remoteName: string | undefined, options: UploadOptions): Promise<TransferResult> {
     const conn = this.requireConnection();
     const name = validateFilename(remoteName ?? basename(localPath));
     const path = resolve(localPath);
