@@ -179,23 +179,22 @@ export class FrameDecoder {
     }
   }
 
-  /** Drops bytes until the front could start a frame; the front is known not to. */
+  /**
+   * Drops the bytes of the first buffer up to the next possible magic; the
+   * front (at least 4 bytes held) is known not to start a frame. When the
+   * first buffer holds no candidate it is dropped whole and drain() checks
+   * the next one from its first byte.
+   */
   private skipToMagic(): void {
-    while (this.buffered >= 4 && !this.stopped) {
-      const head = this.chunks[this.first]!;
-      const start = this.offset;
-      let at = head.indexOf(MAGIC_FIRST_BYTE, start + 1);
-      while (at !== -1 && this.buffered - (at - start) >= 4 && this.uint32At(at - start) !== MAGIC) {
-        at = head.indexOf(MAGIC_FIRST_BYTE, at + 1);
-      }
-      if (at === -1) {
-        this.discard(head.length - start, 'no magic');
-        continue;
-      }
-      // A magic here, or a prefix of one at the end of what we hold.
-      this.discard(at - start, 'bytes before magic');
-      return;
+    const head = this.chunks[this.first]!;
+    const start = this.offset;
+    let at = head.indexOf(MAGIC_FIRST_BYTE, start + 1);
+    while (at !== -1 && this.buffered - (at - start) >= 4 && this.uint32At(at - start) !== MAGIC) {
+      at = head.indexOf(MAGIC_FIRST_BYTE, at + 1);
     }
+    // A magic at `at`, or a prefix of one at the end of what we hold.
+    if (at === -1) this.discard(head.length - start, 'no magic');
+    else this.discard(at - start, 'bytes before magic');
   }
 
   private discard(n: number, reason: string): void {
