@@ -531,6 +531,10 @@ encoder('out-of-range integers, bad hashes and ids are RangeError / TypeError', 
   for (const [m, kind] of bad) assert.throws(() => encodeMessage(m), (e: unknown) => e instanceof kind, JSON.stringify(m).slice(0, 120));
 });
 
+encoder('a message object of no known type is a programming error', () => {
+  assert.throws(() => encodeMessage({ type: 0x43 } as unknown as Message), /unhandled message/);
+});
+
 encoder('encodeChunkData: crc32 is written unsigned, flags masked to a byte, reserved zeroed', () => {
   const [head] = encodeChunkData({ transferId: ID_A, chunkIndex: 3, chunkOffset: 9, originalSize: 1, compressedSize: 1, crc32: -1, flags: 0x103 }, Buffer.from('z'));
   assert.is(head.readUInt32BE(9 + 40), U32_MAX);
