@@ -73,13 +73,21 @@ export abstract class Actor<M> {
   /** Called once when the actor stops, whatever the reason; release resources here. */
   protected onStop(_reason: unknown): void | Promise<void> {}
 
-  /** Stops taking messages; pending ones are dropped. */
+  /**
+   * Called for each message still queued when the actor stops, so an owner
+   * of resources a message carries (a chunk buffer) can give them back.
+   */
+  protected dropped(_message: M): void {}
+
+  /** Stops taking messages; pending ones are handed to `dropped`. */
   stop(reason?: unknown): Promise<void> {
     // A second caller waits for the cleanup already under way.
     if (this.stopping) return this.stopping;
     this.stopped = true;
+    const pending = this.queue.slice(this.head) as M[];
     this.queue = [];
     this.head = 0;
+    for (const message of pending) this.dropped(message);
     this.stopping = Promise.resolve().then(() => this.onStop(reason));
     return this.stopping;
   }

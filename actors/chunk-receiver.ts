@@ -36,11 +36,15 @@ export interface ChunkReceiverOptions {
   onFailed: (error: FtsError) => void;
 }
 
+/** The results of one write task: a batch of chunks, in order. */
 export interface ChunkWritten {
   kind: 'chunkWritten';
-  index: number;
-  result: WriteChunkResult;
+  indices: number[];
+  results: WriteChunkResult[];
 }
+
+/** Chunks one write task takes at most. */
+const WRITE_BATCH = 16;
 
 export interface ChunkSynced {
   kind: 'chunkSynced';
@@ -52,6 +56,9 @@ export class ChunkReceiver {
   readonly received: ChunkBitmap;
   private readonly o: ChunkReceiverOptions;
   private readonly writing = new Set<number>();
+  /** Chunks waiting for the write task in flight to finish (one per file: see WriteChunksTask). */
+  private readonly queued: ChunkData[] = [];
+  private writeInFlight = false;
   private receivedCount: number;
   private receivedBytes = 0;
   private prefixChunks = 0;
@@ -107,46 +114,79 @@ export class ChunkReceiver {
       return;
     }
     this.writing.add(i);
-    const data = m.data;
-    this.track(this.o.workers
-      .writeChunk({
-        fd: this.o.fd,
-        buffer: data.buffer as ArrayBuffer,
-        byteOffset: data.byteOffset,
-        byteLength: data.length,
-        originalSize: m.originalSize,
-        crc32: m.crc32,
-        compressed: (m.flags & ChunkFlag.COMPRESSED) !== 0,
-        position: m.chunkOffset,
-      })
-      .then(
-        (result) => this.o.deliver({ kind: 'chunkWritten', index: i, result }),
-        (error: unknown) => this.o.deliver({ kind: 'chunkWritten', index: i, result: { ok: false, code: ErrorCode.FILE_WRITE_ERROR, errno: '', message: String(error), buffer: new ArrayBuffer(0) } }),
-      ));
+    this.queued.push(m);
+    this.dispatchWrites();
   }
 
-  /** The result of a write task, routed back through the owner's mailbox. */
+  private dispatchWrites(): void {
+    if (this.writeInFlight || this.queued.length === 0 || this.stopped) return;
+    const batch = this.queued.splice(0, WRITE_BATCH);
+    const indices = batch.map((m) => m.chunkIndex);
+    this.writeInFlight = true;
+    this.track(
+      this.o.workers
+        .writeChunks({
+          fd: this.o.fd,
+          chunks: batch.map((m) => ({
+            ref: this.o.workers.refOf(m.data),
+            originalSize: m.originalSize,
+            crc32: m.crc32,
+            compressed: (m.flags & ChunkFlag.COMPRESSED) !== 0,
+            position: m.chunkOffset,
+          })),
+        })
+        .then(
+          (results) => this.o.deliver({ kind: 'chunkWritten', indices, results }),
+          (error: unknown) =>
+            this.o.deliver({
+              kind: 'chunkWritten',
+              indices,
+              results: batch.map((m) => ({ ok: false, code: ErrorCode.FILE_WRITE_ERROR, errno: '', message: String(error), ref: this.o.workers.refOf(m.data) })),
+            }),
+        ),
+    );
+  }
+
+  /** The results of a write task, routed back through the owner's mailbox. */
   written(event: ChunkWritten): void {
-    const { index, result } = event;
-    this.writing.delete(index);
-    this.o.workers.releaseBuffer(result.buffer);
-    if (this.stopped) return;
-    if (!result.ok) {
-      if (result.code === ErrorCode.CHUNK_CHECKSUM_ERROR) {
-        this.nack(index, result.code);
+    this.writeInFlight = false;
+    const acked: number[] = [];
+    event.results.forEach((result, k) => {
+      const index = event.indices[k]!;
+      this.writing.delete(index);
+      this.o.workers.releaseBuffer(this.o.workers.viewOf(result.ref));
+      if (this.stopped) return;
+      if (!result.ok) {
+        if (result.code === ErrorCode.CHUNK_CHECKSUM_ERROR) this.nack(index, result.code);
+        else this.fail(failureError(result, this.o.transferId));
         return;
       }
-      this.fail(failureError(result, this.o.transferId));
-      return;
+      if (!this.received.has(index)) {
+        this.received.set(index);
+        this.receivedCount++;
+        const size = this.sizeOf(index);
+        this.receivedBytes += size;
+        this.unsyncedBytes += size;
+      }
+      acked.push(index);
+    });
+    if (this.stopped) return;
+    this.dispatchWrites();
+    if (acked.length === 0) return;
+    // One CHUNK_ACK per run of consecutive indices ([index, index + count)).
+    let runStart = acked[0]!;
+    let runLength = 1;
+    for (let k = 1; k <= acked.length; k++) {
+      if (k < acked.length && acked[k] === runStart + runLength) {
+        runLength++;
+        continue;
+      }
+      this.ack(runStart, runLength);
+      if (k < acked.length) {
+        runStart = acked[k]!;
+        runLength = 1;
+      }
     }
-    if (!this.received.has(index)) {
-      this.received.set(index);
-      this.receivedCount++;
-      const size = this.sizeOf(index);
-      this.receivedBytes += size;
-      this.unsyncedBytes += size;
-    }
-    this.ack(index);
     this.advancePrefix();
     this.o.onProgress?.(this.receivedBytes, this.receivedCount);
     this.maybeSync();
@@ -166,6 +206,7 @@ export class ChunkReceiver {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    for (const m of this.queued.splice(0)) this.release(m);
     this.o.hash.abort();
   }
 
@@ -183,8 +224,8 @@ export class ChunkReceiver {
     return undefined;
   }
 
-  private ack(index: number): void {
-    this.o.sink.send([encodeControl({ type: MessageType.CHUNK_ACK, transferId: this.o.transferId, chunkIndex: index, count: 1 })]);
+  private ack(index: number, count = 1): void {
+    this.o.sink.send([encodeControl({ type: MessageType.CHUNK_ACK, transferId: this.o.transferId, chunkIndex: index, count })]);
   }
 
   private nack(index: number, code: number): void {
@@ -199,7 +240,7 @@ export class ChunkReceiver {
   }
 
   private maybeSync(): void {
-    const every = this.o.syncEveryBytes ?? 64 * 1024 * 1024;
+    const every = this.o.syncEveryBytes ?? Number(process.env.FTS_SYNC_EVERY ?? 64 * 1024 * 1024);
     if (this.syncing || this.stopped || this.unsyncedBytes < every) return;
     this.syncing = true;
     this.unsyncedBytes = 0;
@@ -223,7 +264,7 @@ export class ChunkReceiver {
   }
 
   private release(m: ChunkData): void {
-    this.o.workers.releaseBuffer(m.data.buffer as ArrayBuffer);
+    this.o.workers.releaseBuffer(m.data);
   }
 
   private sizeOf(index: number): number {

@@ -47,6 +47,8 @@ export interface ChunkRead {
   kind: 'chunkRead';
   index: number;
   result: ReadChunkResult;
+  /** The buffer as acquired: the key under which the sender tracks it. */
+  token: Buffer;
 }
 
 /** Socket backlog above which the link, not the CPU, is the bottleneck. */
@@ -71,6 +73,8 @@ export class ChunkSender {
   private ackTimer: TimerHandle | undefined;
   private skipCompression = 0;
   private reading = 0;
+  /** Every buffer acquired and not yet given back, with where it is. */
+  private readonly held = new Map<Buffer, 'reading' | 'ready' | 'sending'>();
   private idleWaiters: (() => void)[] = [];
   /** Data-section bytes put on the wire, retransmissions included. */
   bytesOnWire = 0;
@@ -156,13 +160,14 @@ export class ChunkSender {
 
   /** Called by the owner with a result `deliver` routed to it. */
   sendRead(read: ChunkRead): void {
-    const { result, index } = read;
+    const { result, index, token } = read;
+    const buffer = this.o.workers.viewOf(result.ref);
     if (this.stopped || this.o.sink.closed) {
-      this.o.workers.releaseBuffer(result.buffer);
+      this.giveBack(token, buffer);
       return;
     }
     if (!result.ok) {
-      this.o.workers.releaseBuffer(result.buffer);
+      this.giveBack(token, buffer);
       this.fail(failureError(result, this.o.transferId));
       return;
     }
@@ -174,7 +179,7 @@ export class ChunkSender {
     if (index === 0) flags |= ChunkFlag.FIRST;
     if (index === this.totalChunks - 1) flags |= ChunkFlag.LAST;
     if (result.compressed) flags |= ChunkFlag.COMPRESSED;
-    const data = new Uint8Array(result.buffer, 0, result.sent);
+    const data = buffer.subarray(0, result.sent);
     const pieces = encodeChunkData(
       {
         transferId: this.o.transferId,
@@ -189,8 +194,8 @@ export class ChunkSender {
     );
     this.bytesOnWire += result.sent;
     this.bytesSent += originalSize;
-    const buffer = result.buffer;
-    this.o.sink.send(pieces, () => this.o.workers.releaseBuffer(buffer));
+    this.held.set(token, 'sending');
+    this.o.sink.send(pieces, () => this.giveBack(token, buffer));
   }
 
   stop(): void {
@@ -199,6 +204,14 @@ export class ChunkSender {
     this.ackTimer?.cancel();
     this.subscription.unsubscribe();
     this.indices$.complete();
+    // Read but never sent: nobody will come for these. Buffers still being
+    // read come back when their task ends; those being sent, when the socket
+    // is done with them.
+    for (const [token, state] of this.held) if (state === 'ready') this.giveBack(token, token);
+  }
+
+  private giveBack(token: Buffer, view: Uint8Array): void {
+    if (this.held.delete(token)) this.o.workers.releaseBuffer(view);
   }
 
   private pump(): void {
@@ -217,13 +230,15 @@ export class ChunkSender {
   private async read(index: number): Promise<ChunkRead> {
     const length = this.sizeOf(index);
     const buffer = this.o.workers.acquireBuffer(Math.max(length, 1));
+    this.held.set(buffer, 'reading');
     const compress = this.o.compression === 'always' || (this.o.compression === 'adaptive' && this.wantedCompression(index));
     if (this.skipCompression > 0) this.skipCompression--;
     this.reading++;
     try {
-      const result = await this.o.workers.readChunk({ fd: this.o.fd, buffer, position: index * this.o.chunkSize, length, compress });
-      if (this.stopped) this.o.workers.releaseBuffer(result.buffer);
-      return { kind: 'chunkRead', index, result };
+      const result = await this.o.workers.readChunk({ fd: this.o.fd, ref: this.o.workers.refOf(buffer), position: index * this.o.chunkSize, length, compress });
+      if (this.stopped) this.giveBack(buffer, this.o.workers.viewOf(result.ref));
+      else this.held.set(buffer, 'ready');
+      return { kind: 'chunkRead', index, result, token: buffer };
     } finally {
       if (--this.reading === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }

@@ -2,7 +2,7 @@
  * What actors are given by the engine that creates them, as small
  * interfaces: actors never import `engine/`.
  */
-import type { ReadChunkResult, ReadChunkTask, WriteChunkResult, WriteChunkTask } from '../workers/types.js';
+import type { BufferRef, ReadChunkResult, ReadChunkTask, WriteChunkResult, WriteChunksTask } from '../workers/types.js';
 
 /** Where a connection's frames go: one gathered write per frame. */
 export interface FrameSink {
@@ -48,9 +48,16 @@ export interface HashStream {
 /** The worker pool as actors see it. */
 export interface ChunkWorkers {
   readChunk(task: ReadChunkTask): Promise<ReadChunkResult>;
-  writeChunk(task: WriteChunkTask): Promise<WriteChunkResult>;
+  /** Checks and writes chunks of one file, in order, in one task. */
+  writeChunks(task: WriteChunksTask): Promise<WriteChunkResult[]>;
   syncFile(fd: number): Promise<void>;
   hashFile(fd: number): HashStream;
-  acquireBuffer(size: number): ArrayBuffer;
-  releaseBuffer(buffer: ArrayBuffer): void;
+  /** A chunk buffer of exactly `size` bytes, from the shared pool. */
+  acquireBuffer(size: number): Buffer;
+  /** Gives back a buffer (or any view inside one) from `acquireBuffer`. */
+  releaseBuffer(view: Uint8Array): void;
+  /** How a task names a buffer's bytes. */
+  refOf(view: Uint8Array): BufferRef;
+  /** The bytes a task result names. */
+  viewOf(ref: BufferRef): Buffer;
 }

@@ -7,14 +7,15 @@ import { writeFileSync } from 'node:fs';
 import { FileTransferClient } from '../engine/client.js';
 import { FileTransferServer } from '../engine/server.js';
 
-function usage(): { cpuSeconds: number; peakRssMB: number } {
+function usage(): { cpuSeconds: number; userSeconds: number; peakRssMB: number } {
   const u = process.resourceUsage();
-  return { cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, peakRssMB: u.maxRSS / 1024 };
+  return { cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6, userSeconds: u.userCPUTime / 1e6, peakRssMB: u.maxRSS / 1024 };
 }
 
 const [role, a, b, c] = process.argv.slice(2);
 if (role === 'server') {
-  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3 });
+  const window = process.env.FTS_WINDOW ? Number(process.env.FTS_WINDOW) : undefined;
+  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, ...(window ? { window } : {}) });
   const addr = await server.start();
   writeFileSync(b!, String(addr.port));
   process.once('SIGTERM', () => {
@@ -24,7 +25,8 @@ if (role === 'server') {
     });
   });
 } else {
-  const client = new FileTransferClient();
+  const chunkSize = process.env.FTS_CHUNK ? Number(process.env.FTS_CHUNK) : undefined;
+  const client = new FileTransferClient(chunkSize ? { chunkSize } : {});
   await client.connect({ host: '127.0.0.1', port: Number(a) });
   const started = performance.now();
   const result = role === 'put' ? await client.uploadFile(b!, c!, { overwrite: true }) : await client.downloadFile(c!, b!);

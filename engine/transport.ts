@@ -60,7 +60,7 @@ export class SocketSink implements FrameSink {
 export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number): { decoder: FrameDecoder; resume: () => void } {
   const decoder = new FrameDecoder({
     maxChunkSize,
-    allocateChunkPayload: (size) => Buffer.from(pool.buffers.acquire(size), 0, size),
+    allocateChunkPayload: (size) => pool.buffers.acquire(size),
     onFrame: (frame) => {
       if (!target.frame(frame)) socket.pause();
     },

@@ -5,10 +5,12 @@ import type { WorkerPool } from '../workers/pool.js';
 export function poolWorkers(pool: WorkerPool): ChunkWorkers {
   return {
     readChunk: (task) => pool.readChunk(task),
-    writeChunk: (task) => pool.writeChunk(task),
+    writeChunks: (task) => pool.writeChunks(task),
     syncFile: (fd) => pool.syncFile(fd),
     hashFile: (fd) => pool.hashFile(fd),
     acquireBuffer: (size) => pool.buffers.acquire(size),
-    releaseBuffer: (buffer) => pool.buffers.release(buffer),
+    releaseBuffer: (view) => pool.buffers.release(view),
+    refOf: (view) => pool.buffers.refOf(view),
+    viewOf: (ref) => pool.buffers.viewOf(ref),
   };
 }

@@ -1,45 +1,94 @@
 /**
- * Reusable chunk buffers. A buffer that goes to a worker must own its memory
- * (a view of a larger buffer would be copied whole), and allocating a fresh
- * 256 KiB–1 MiB buffer per chunk costs page faults, so chunk buffers are
- * ArrayBuffers of a few size classes, recycled up to a retained-bytes bound.
- * The bound caps what is kept idle; what is in use is bounded by the
- * transfer windows that ask for buffers.
+ * Chunk buffers shared with the worker threads.
+ *
+ *   slab (SharedArrayBuffer, mapped once in every worker)
+ *   ┌────────┬────────┬────────┬─────┬────────┐
+ *   │ slot 0 │ slot 1 │ slot 2 │ ... │ slot n │   each slot: one chunk (≤ 1 MiB + header)
+ *   └────────┴────────┴────────┴─────┴────────┘
+ *
+ * A chunk that lives in a slot crosses threads as an offset: nothing is
+ * moved or copied, and no ArrayBuffer is created per chunk. (Moving
+ * ArrayBuffers back and forth made V8 count each arrival as new external
+ * memory: `--trace-gc` showed a mark-compact every ~20 MB moved, "external
+ * memory pressure".) Free slots are a stack, so the same few slots are reused
+ * and only they become resident.
+ *
+ * When every slot is taken, buffers fall back to ordinary ArrayBuffers that
+ * are moved to the worker and back, recycled up to `maxRetainedBytes`.
  */
+import type { BufferRef } from './types.js';
+
+export interface BufferPoolOptions {
+  /** Slots in the shared slab. Default 160 (address space only: slots become resident as they are used). */
+  slots?: number;
+  /** Bytes a slot holds: the largest chunk payload. Default 1 MiB + 4 KiB. */
+  slotSize?: number;
+  /** Idle fallback buffers kept for reuse. Default 16 MiB. */
+  maxRetainedBytes?: number;
+}
+
 export class BufferPool {
-  private readonly free = new Map<number, ArrayBuffer[]>();
+  readonly slab: SharedArrayBuffer;
+  readonly slotSize: number;
+  private readonly slots: Buffer[];
+  private readonly free: number[];
+  private readonly fallback = new Map<number, ArrayBuffer[]>();
   private retained = 0;
+  private readonly maxRetainedBytes: number;
 
-  constructor(private readonly maxRetainedBytes = 64 * 1024 * 1024) {}
-
-  /** An uninitialised buffer of at least `size` bytes. */
-  acquire(size: number): ArrayBuffer {
-    const cls = sizeClass(size);
-    const list = this.free.get(cls);
-    const reused = list?.pop();
-    if (reused) {
-      this.retained -= reused.byteLength;
-      return reused;
-    }
-    return Buffer.allocUnsafeSlow(cls).buffer as ArrayBuffer;
+  constructor(opts: BufferPoolOptions = {}) {
+    const count = opts.slots ?? 160;
+    this.slotSize = opts.slotSize ?? 1024 * 1024 + 4096;
+    this.maxRetainedBytes = opts.maxRetainedBytes ?? 16 * 1024 * 1024;
+    this.slab = new SharedArrayBuffer(count * this.slotSize);
+    this.slots = Array.from({ length: count }, (_, i) => Buffer.from(this.slab, i * this.slotSize, this.slotSize));
+    this.free = Array.from({ length: count }, (_, i) => count - 1 - i);
   }
 
-  /** Gives a buffer back; a detached or odd-sized one is dropped. */
-  release(buffer: ArrayBuffer): void {
+  /** A buffer of exactly `size` bytes: a slot of the slab when one is free. */
+  acquire(size: number): Buffer {
+    if (size <= this.slotSize) {
+      const slot = this.free.pop();
+      if (slot !== undefined) return this.slots[slot]!.subarray(0, size);
+    }
+    const cls = sizeClass(size);
+    const reused = this.fallback.get(cls)?.pop();
+    if (reused) this.retained -= cls;
+    return Buffer.from(reused ?? (Buffer.allocUnsafeSlow(cls).buffer as ArrayBuffer), 0, size);
+  }
+
+  /** Gives back a buffer from `acquire` (or any view inside it). */
+  release(view: Uint8Array): void {
+    if (view.buffer === this.slab) {
+      this.free.push(Math.floor(view.byteOffset / this.slotSize));
+      return;
+    }
+    const buffer = view.buffer as ArrayBuffer;
     const cls = buffer.byteLength;
     if (cls === 0 || cls !== sizeClass(cls) || this.retained + cls > this.maxRetainedBytes) return;
-    let list = this.free.get(cls);
-    if (!list) this.free.set(cls, (list = []));
+    let list = this.fallback.get(cls);
+    if (!list) this.fallback.set(cls, (list = []));
     list.push(buffer);
     this.retained += cls;
   }
 
-  get retainedBytes(): number {
-    return this.retained;
+  /** How a task names `view`'s bytes. */
+  refOf(view: Uint8Array): BufferRef {
+    return view.buffer === this.slab
+      ? { offset: view.byteOffset, length: view.length }
+      : { offset: view.byteOffset, length: view.length, buffer: view.buffer as ArrayBuffer };
+  }
+
+  /** The bytes a task result names, as a Buffer on this thread. */
+  viewOf(ref: BufferRef): Buffer {
+    return Buffer.from(ref.buffer ?? this.slab, ref.offset, ref.length);
+  }
+
+  get freeSlots(): number {
+    return this.free.length;
   }
 }
 
-/** Powers of two from 64 KiB, plus room for a 48-byte chunk header where that tips over. */
 function sizeClass(size: number): number {
   let cls = 64 * 1024;
   while (cls < size) cls *= 2;

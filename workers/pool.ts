@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 import { FtsError } from '../protocol/errors.js';
 import { failureError } from './failure.js';
 import { compiledTasksUrl } from './compile.js';
-import { BufferPool } from './buffer-pool.js';
+import { BufferPool, type BufferPoolOptions } from './buffer-pool.js';
 import {
   HashControl,
   type HashResult,
@@ -18,7 +18,9 @@ import {
   type SyncTask,
   type TaskFailure,
   type WriteChunkResult,
-  type WriteChunkTask,
+  type WriteChunksTask,
+  type BufferRef,
+  type WorkerSetup,
 } from './types.js';
 
 export interface WorkerPoolOptions {
@@ -29,10 +31,15 @@ export interface WorkerPoolOptions {
    * their thread, so a worker must accept more than one task.
    */
   tasksPerThread?: number;
-  /** Idle chunk buffers kept for reuse. Default 64 MiB. */
-  maxRetainedBufferBytes?: number;
+  /** Slab slots and fallback buffers (see BufferPool). */
+  buffers?: BufferPoolOptions;
 }
 
+
+/** Buffers of `refs` that must be moved (the shared slab never is). */
+function moved(refs: BufferRef[]): ArrayBuffer[] {
+  return refs.flatMap((r) => (r.buffer ? [r.buffer] : []));
+}
 
 export class WorkerPool {
   readonly buffers: BufferPool;
@@ -47,12 +54,20 @@ export class WorkerPool {
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, opts.threads ?? availableParallelism());
     const perThread = Math.max(2, opts.tasksPerThread ?? 8);
+    this.buffers = new BufferPool(opts.buffers);
     this.piscina = new Piscina({
       filename: compiledTasksUrl(),
+      // Workers inherit the parent's flags, `--import tsx` included, which
+      // would start tsx's loader (and its hooks thread) in every worker for a
+      // module that is already plain JavaScript. None are needed; and an
+      // explicit list holding a per-process flag (--perf-basic-prof, V8
+      // options) would make the Worker constructor throw, so none are passed.
+      execArgv: [],
       minThreads: this.threads,
       maxThreads: this.threads,
       concurrentTasksPerWorker: perThread,
       idleTimeout: 30_000,
+      workerData: { slab: this.buffers.slab } satisfies WorkerSetup,
       // 'sync' parks an idle worker in Atomics.wait, which would stall the
       // hash tasks that wait asynchronously for more of a file.
       atomics: 'disabled',
@@ -60,15 +75,14 @@ export class WorkerPool {
     // Hash tasks are long-lived: leave one task slot a thread for chunk work
     // so a pool full of waiting hashes can never starve the chunks they wait on.
     this.hashSlots = Math.max(1, this.threads * (perThread - 1));
-    this.buffers = new BufferPool(opts.maxRetainedBufferBytes);
   }
 
   readChunk(task: ReadChunkTask): Promise<ReadChunkResult> {
-    return this.run<ReadChunkResult>('readChunk', task, [task.buffer]);
+    return this.run<ReadChunkResult>('readChunk', task, moved([task.ref]));
   }
 
-  writeChunk(task: WriteChunkTask): Promise<WriteChunkResult> {
-    return this.run<WriteChunkResult>('writeChunk', task, [task.buffer]);
+  writeChunks(task: WriteChunksTask): Promise<WriteChunkResult[]> {
+    return this.run<WriteChunkResult[]>('writeChunks', task, moved(task.chunks.map((c) => c.ref)));
   }
 
   async syncFile(fd: number): Promise<void> {

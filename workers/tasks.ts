@@ -11,12 +11,23 @@ import { fdatasyncSync, fstatSync, readSync, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { compressSync, uncompressSync } from 'lz4-napi';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
-import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type WriteChunkResult, type WriteChunkTask } from './types.js';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
+import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type WriteChunkResult, type WriteChunkTask, type WriteChunksTask, type BufferRef, type WorkerSetup } from './types.js';
 
-/** Returns `value` to the main thread with `buffer` moved, not copied. */
-function moving<T extends object>(value: T, buffer: ArrayBuffer): T {
-  return move({ [transferableSymbol]: [buffer], [valueSymbol]: value } as unknown as ArrayBuffer) as unknown as T;
+const slab = (workerData as WorkerSetup | undefined)?.slab;
+
+/** The bytes a ref names: a view of the shared slab, or of a moved buffer. */
+function viewOf(ref: BufferRef): Buffer {
+  const backing = ref.buffer ?? slab;
+  if (!backing) throw new Error('no shared slab in this worker');
+  return Buffer.from(backing, ref.offset, ref.length);
+}
+
+/** Returns `value` to the main thread; moved buffers go back by transfer, never by copy. */
+function moving<T extends object>(value: T, refs: BufferRef[]): T {
+  const buffers = refs.flatMap((r) => (r.buffer ? [r.buffer] : []));
+  if (buffers.length === 0) return value;
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as unknown as ArrayBuffer) as unknown as T;
 }
 
 function failure(err: unknown, code: number): TaskFailure {
@@ -44,11 +55,12 @@ function writeFully(fd: number, data: Uint8Array, position: number): void {
  * shrinks it (a compressed section is never larger than the raw one, §2).
  */
 export function readChunk(task: ReadChunkTask): ReadChunkResult {
-  const view = Buffer.from(task.buffer, 0, task.length);
+  const view = viewOf(task.ref).subarray(0, task.length);
+  const refs = [task.ref];
   try {
     const got = readFully(task.fd, view, task.position);
     if (got !== task.length) {
-      return moving({ ok: false, code: -750, errno: 'ESHORT', message: `file shrank: read ${got} of ${task.length} bytes at ${task.position}`, buffer: task.buffer }, task.buffer);
+      return moving({ ok: false, code: -750, errno: 'ESHORT', message: `file shrank: read ${got} of ${task.length} bytes at ${task.position}`, ref: task.ref }, refs);
     }
     const crc = crc32(view) >>> 0;
     let sent = task.length;
@@ -61,44 +73,45 @@ export function readChunk(task: ReadChunkTask): ReadChunkResult {
         compressed = true;
       }
     }
-    return moving({ ok: true, buffer: task.buffer, crc32: crc, sent, compressed }, task.buffer);
+    return moving({ ok: true, ref: task.ref, crc32: crc, sent, compressed }, refs);
   } catch (err) {
-    return moving({ ...failure(err, -750), buffer: task.buffer }, task.buffer);
+    return moving({ ...failure(err, -750), ref: task.ref }, refs);
   }
 }
 
 /**
- * Receiver side: check a received chunk (decompress, length, CRC32) and write
- * it at its place in the temporary file. A bad chunk is reported, not written.
+ * Receiver side: check each received chunk (decompress, length, CRC32) and
+ * write it at its place in the temporary file. A bad chunk is reported, not
+ * written. Buffers go back with the results.
  */
-export function writeChunk(task: WriteChunkTask): WriteChunkResult {
-  const section = Buffer.from(task.buffer, task.byteOffset, task.byteLength);
+export function writeChunks(task: WriteChunksTask): WriteChunkResult[] {
+  const results = task.chunks.map((chunk) => writeOne(task.fd, chunk));
+  return moving(results, task.chunks.map((c) => c.ref));
+}
+
+function writeOne(fd: number, task: WriteChunkTask): WriteChunkResult {
+  const section = viewOf(task.ref);
+  const bad = (message: string): WriteChunkResult => ({ ok: false, code: -720, errno: '', message, ref: task.ref });
   let data: Buffer = section;
   if (task.compressed) {
     // The 4-byte little-endian size prefix is checked before LZ4 allocates
     // anything, so a lying prefix cannot make this thread allocate gigabytes.
-    if (section.length < 4 || section.readUInt32LE(0) !== task.originalSize) {
-      return moving({ ok: false, code: -720, errno: '', message: 'compressed size prefix does not match original_size', buffer: task.buffer }, task.buffer);
-    }
+    if (section.length < 4 || section.readUInt32LE(0) !== task.originalSize) return bad('compressed size prefix does not match original_size');
     try {
       data = uncompressSync(section);
     } catch (err) {
-      return moving({ ...failure(err, -720), buffer: task.buffer }, task.buffer);
+      return { ...failure(err, -720), ref: task.ref };
     }
   }
-  if (data.length !== task.originalSize) {
-    return moving({ ok: false, code: -720, errno: '', message: `chunk is ${data.length} bytes, header says ${task.originalSize}`, buffer: task.buffer }, task.buffer);
-  }
-  if ((crc32(data) >>> 0) !== task.crc32) {
-    return moving({ ok: false, code: -720, errno: '', message: 'CRC32 mismatch', buffer: task.buffer }, task.buffer);
-  }
+  if (data.length !== task.originalSize) return bad(`chunk is ${data.length} bytes, header says ${task.originalSize}`);
+  if ((crc32(data) >>> 0) !== task.crc32) return bad('CRC32 mismatch');
   try {
-    writeFully(task.fd, data, task.position);
+    writeFully(fd, data, task.position);
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code;
-    return moving({ ...failure(err, errno === 'ENOSPC' ? -754 : -751), buffer: task.buffer }, task.buffer);
+    return { ...failure(err, errno === 'ENOSPC' ? -754 : -751), ref: task.ref };
   }
-  return moving({ ok: true, buffer: task.buffer }, task.buffer);
+  return { ok: true, ref: task.ref };
 }
 
 /** Makes written data durable before anything (a checkpoint, a rename) names it. */

@@ -25,7 +25,7 @@ export interface ClientConnectionHooks {
   connected(ack: ConnectAck): void;
   /** The connection ended; `error` says why (undefined after our own DISCONNECT). */
   closed(error: FtsError | undefined, disconnect: Disconnect | undefined): void;
-  releaseBuffer(buffer: ArrayBuffer): void;
+  releaseBuffer(view: Uint8Array): void;
 }
 
 export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
@@ -79,7 +79,7 @@ export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
     try {
       m = decodeMessage(frame.type, frame.payload);
     } catch (err) {
-      if (frame.type === T.CHUNK_DATA) this.hooks.releaseBuffer(frame.payload.buffer as ArrayBuffer);
+      if (frame.type === T.CHUNK_DATA) this.hooks.releaseBuffer(frame.payload);
       return this.abort(isFtsError(err) ? err : new FtsError(ErrorCode.PROTOCOL_ERROR, String(err)));
     }
     if (MESSAGE_SENDER[m.type as MessageType] === 'client') return this.abort(new FtsError(ErrorCode.PROTOCOL_ERROR, `a server may not send message type 0x${m.type.toString(16)}`));
@@ -120,7 +120,7 @@ export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
         const t = this.transfers.get(m.transferId);
         if (t instanceof ClientUploadActor && isUploadFrame(m)) return void t.tell({ kind: 'frame', m });
         if (t instanceof ClientDownloadActor && isDownloadFrame(m)) return void t.tell({ kind: 'frame', m });
-        if (m.type === T.CHUNK_DATA) this.hooks.releaseBuffer(m.data.buffer as ArrayBuffer);
+        if (m.type === T.CHUNK_DATA) this.hooks.releaseBuffer(m.data);
         return; // a late frame of a finished or cancelled transfer
       }
       case T.TRANSFER_CANCEL: {
@@ -175,6 +175,10 @@ export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
     this.lists.clear();
     this.hooks.closed(error, this.serverDisconnect);
     void this.stop('closed');
+  }
+
+  protected override dropped(msg: ClientConnectionMessage): void {
+    if (msg.kind === 'frame' && msg.frame.type === T.CHUNK_DATA) this.hooks.releaseBuffer(msg.frame.payload);
   }
 
   protected override onStop(): void {

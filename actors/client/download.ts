@@ -98,7 +98,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
         return this.finish(new FtsError(m.errorCode, m.message, { transferId: this.transferId }));
       case T.CHUNK_DATA:
         if (this.receiver) this.receiver.chunk(m);
-        else this.ctx.workers.releaseBuffer(m.data.buffer as ArrayBuffer);
+        else this.ctx.workers.releaseBuffer(m.data);
         return;
       case T.DOWNLOAD_COMPLETE:
         return this.onComplete(m);
@@ -201,6 +201,13 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       await this.temp.handle.close().catch(() => undefined);
       await rm(this.temp.path, { force: true });
     }
+  }
+
+  /** Chunk buffers in messages that will never be handled go back to the pool. */
+  protected override dropped(msg: ClientDownloadMessage): void {
+    this.receiver?.stop();
+    if (msg.kind === 'frame' && msg.m.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(msg.m.data);
+    else if (msg.kind === 'chunkWritten') this.receiver?.written(msg);
   }
 
   protected override async onStop(): Promise<void> {

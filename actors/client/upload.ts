@@ -215,6 +215,12 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     await this.stop(error ?? 'done');
   }
 
+  /** Chunk buffers in messages that will never be handled go back to the pool. */
+  protected override dropped(msg: ClientUploadMessage): void {
+    this.sender?.stop();
+    if (msg.kind === 'chunkRead') this.sender?.sendRead(msg);
+  }
+
   protected override async onStop(): Promise<void> {
     this.timer?.cancel();
     this.sender?.stop();

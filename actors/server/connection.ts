@@ -92,7 +92,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     try {
       m = decodeMessage(frame.type, frame.payload);
     } catch (err) {
-      if (frame.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(frame.payload.buffer as ArrayBuffer);
+      if (frame.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(frame.payload);
       return this.protocolFailure(isFtsError(err) ? err.message : String(err));
     }
     // §8.2: a type only the other side may send is a protocol error.
@@ -117,7 +117,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
       case T.CHUNK_DATA: {
         const t = this.transfers.get(m.transferId);
         if (t instanceof ServerUploadActor) return void t.tell({ kind: 'frame', m });
-        this.ctx.workers.releaseBuffer(m.data.buffer as ArrayBuffer);
+        this.ctx.workers.releaseBuffer(m.data);
         return this.unknownTransfer(m.transferId);
       }
       case T.UPLOAD_COMPLETE: {
@@ -272,6 +272,10 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
 
   private sendControl(m: Exclude<Message, { type: typeof T.CHUNK_DATA }>): void {
     if (!this.sink.closed) this.sink.send([encodeControl(m)]);
+  }
+
+  protected override dropped(msg: ServerConnectionMessage): void {
+    if (msg.kind === 'frame' && msg.frame.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(msg.frame.payload);
   }
 
   protected override async onStop(): Promise<void> {

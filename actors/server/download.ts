@@ -153,6 +153,12 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     await this.stop('verified');
   }
 
+  /** Chunk buffers in messages that will never be handled go back to the pool. */
+  protected override dropped(msg: ServerDownloadMessage): void {
+    this.sender?.stop();
+    if (msg.kind === 'chunkRead') this.sender?.sendRead(msg);
+  }
+
   protected override async onStop(): Promise<void> {
     this.sender?.stop();
     await this.sender?.idle();

@@ -60,7 +60,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
         switch (msg.m.type) {
           case T.CHUNK_DATA:
             if (this.receiver) this.receiver.chunk(msg.m);
-            else this.ctx.workers.releaseBuffer(msg.m.data.buffer as ArrayBuffer);
+            else this.ctx.workers.releaseBuffer(msg.m.data);
             return;
           case T.UPLOAD_COMPLETE:
             return this.onComplete(msg.m);
@@ -169,6 +169,13 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     verify(true, 0, actualBytes, file.name);
     this.ctx.events.uploadComplete({ clientId: this.conn.clientId, transferId: this.transferId, file, durationMs: this.ctx.clock.now() - this.startedMs });
     await this.stop('complete');
+  }
+
+  /** Chunk buffers in messages that will never be handled go back to the pool. */
+  protected override dropped(msg: ServerUploadMessage): void {
+    this.receiver?.stop();
+    if (msg.kind === 'frame' && msg.m.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(msg.m.data);
+    else if (msg.kind === 'chunkWritten') this.receiver?.written(msg);
   }
 
   protected override async onStop(): Promise<void> {
