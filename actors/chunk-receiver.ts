@@ -240,7 +240,7 @@ export class ChunkReceiver {
   }
 
   private maybeSync(): void {
-    const every = this.o.syncEveryBytes ?? Number(process.env.FTS_SYNC_EVERY ?? 64 * 1024 * 1024);
+    const every = this.o.syncEveryBytes ?? 64 * 1024 * 1024;
     if (this.syncing || this.stopped || this.unsyncedBytes < every) return;
     this.syncing = true;
     this.unsyncedBytes = 0;
