@@ -13,8 +13,11 @@
  * memory pressure".) Free slots are a stack, so the same few slots are reused
  * and only they become resident.
  *
- * When every slot is taken, buffers fall back to ordinary ArrayBuffers that
- * are moved to the worker and back, recycled up to `maxRetainedBytes`.
+ * When every slot is taken, or when the caller asks for an owned buffer,
+ * buffers are ordinary ArrayBuffers moved to the worker and back, recycled up
+ * to `maxRetainedBytes`. Receivers ask for owned buffers: a payload is
+ * assembled by copying socket data, and V8 copies into shared memory with a
+ * relaxed word-at-a-time memmove that costs more than the moves.
  */
 import type { BufferRef } from './types.js';
 
@@ -45,9 +48,9 @@ export class BufferPool {
     this.free = Array.from({ length: count }, (_, i) => count - 1 - i);
   }
 
-  /** A buffer of exactly `size` bytes: a slot of the slab when one is free. */
-  acquire(size: number): Buffer {
-    if (size <= this.slotSize) {
+  /** A buffer of exactly `size` bytes: a slot of the slab when one is free (unless `owned`). */
+  acquire(size: number, owned = false): Buffer {
+    if (!owned && size <= this.slotSize) {
       const slot = this.free.pop();
       if (slot !== undefined) return this.slots[slot]!.subarray(0, size);
     }
