@@ -26,7 +26,7 @@ export interface BufferPoolOptions {
   slots?: number;
   /** Bytes a slot holds: the largest chunk payload. Default 1 MiB + 4 KiB. */
   slotSize?: number;
-  /** Idle fallback buffers kept for reuse. Default 16 MiB. */
+  /** Idle owned buffers kept for reuse. Default 32 MiB. */
   maxRetainedBytes?: number;
 }
 
@@ -42,7 +42,7 @@ export class BufferPool {
   constructor(opts: BufferPoolOptions = {}) {
     const count = opts.slots ?? 160;
     this.slotSize = opts.slotSize ?? 1024 * 1024 + 4096;
-    this.maxRetainedBytes = opts.maxRetainedBytes ?? 16 * 1024 * 1024;
+    this.maxRetainedBytes = opts.maxRetainedBytes ?? 32 * 1024 * 1024;
     this.slab = new SharedArrayBuffer(count * this.slotSize);
     this.slots = Array.from({ length: count }, (_, i) => Buffer.from(this.slab, i * this.slotSize, this.slotSize));
     this.free = Array.from({ length: count }, (_, i) => count - 1 - i);
@@ -92,8 +92,14 @@ export class BufferPool {
   }
 }
 
+/**
+ * Powers of two from 64 KiB, plus 4 KiB so a chunk payload (48-byte header +
+ * a power-of-two chunk) fits the class of its chunk size instead of the next.
+ */
 function sizeClass(size: number): number {
   let cls = 64 * 1024;
-  while (cls < size) cls *= 2;
-  return cls;
+  while (cls + HEADROOM < size) cls *= 2;
+  return cls + HEADROOM;
 }
+
+const HEADROOM = 4096;
