@@ -6,6 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import { FileTransferClient } from '../engine/client.js';
 import { FileTransferServer } from '../engine/server.js';
+import { WorkerPool } from '../workers/pool.js';
+
+// FTS_THREADS sets the worker threads of this side's pool (default: one per core).
+const threads = process.env.FTS_THREADS ? Number(process.env.FTS_THREADS) : undefined;
+const pool = new WorkerPool(threads ? { threads } : {});
 
 function usage(): { cpuSeconds: number; userSeconds: number; peakRssMB: number } {
   const u = process.resourceUsage();
@@ -15,22 +20,24 @@ function usage(): { cpuSeconds: number; userSeconds: number; peakRssMB: number }
 const [role, a, b, c] = process.argv.slice(2);
 if (role === 'server') {
   const window = process.env.FTS_WINDOW ? Number(process.env.FTS_WINDOW) : undefined;
-  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, ...(window ? { window } : {}) });
+  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}) });
   const addr = await server.start();
   writeFileSync(b!, String(addr.port));
   process.once('SIGTERM', () => {
-    void server.stop().then(() => {
+    void server.stop().then(async () => {
+      await pool.close();
       process.stdout.write(`${JSON.stringify({ role, ...usage() })}\n`);
       process.exit(0);
     });
   });
 } else {
   const chunkSize = process.env.FTS_CHUNK ? Number(process.env.FTS_CHUNK) : undefined;
-  const client = new FileTransferClient(chunkSize ? { chunkSize } : {});
+  const client = new FileTransferClient({ pool, ...(chunkSize ? { chunkSize } : {}) });
   await client.connect({ host: '127.0.0.1', port: Number(a) });
   const started = performance.now();
   const result = role === 'put' ? await client.uploadFile(b!, c!, { overwrite: true }) : await client.downloadFile(c!, b!);
   const seconds = (performance.now() - started) / 1000;
   await client.disconnect();
+  await pool.close();
   process.stdout.write(`${JSON.stringify({ role, seconds, bytes: result.bytes, verified: result.verified, ...usage() })}\n`);
 }

@@ -22,13 +22,16 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     kind: { type: 'string', default: 'random' },
     dir: { type: 'string', default: '.fts-bench' },
+    'skip-netcat': { type: 'boolean', default: false },
   },
 });
 const size = parseSize(values.size!);
 const runs = Number(values.runs);
 const dir = resolve(values.dir!);
-const tsx = ['--import', 'tsx'];
-const agent = join(import.meta.dirname, 'agent.ts');
+// Both sides run from the plain-JavaScript bundle (npm run build), as a
+// deployment would, rather than through tsx's loader.
+const agent = join(import.meta.dirname, '..', 'dist', 'bench-agent.mjs');
+const tsx: string[] = [];
 
 function parseSize(s: string): number {
   const m = /^(\d+)([KMG])?$/i.exec(s);
@@ -96,6 +99,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const mbps = (seconds: number) => size / 1e6 / seconds;
 
 ensureNetcat();
+execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'build.mjs')], { stdio: 'inherit' });
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `source-${values.kind}-${size}.bin`);
 generate(file);

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildSync } from 'esbuild';
+import { createRequire } from 'node:module';
 
 const SOURCES = ['tasks.ts', 'types.ts'];
 
@@ -20,6 +20,9 @@ let cached: string | undefined;
 export function compiledTasksUrl(): string {
   if (cached) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
+  // Running from a bundle in dist/ (npm run build): the task module was built beside it.
+  const prebuilt = join(here, 'tasks.mjs');
+  if (!existsSync(join(here, 'tasks.ts')) && existsSync(prebuilt)) return (cached = pathToFileURL(prebuilt).href);
   const hash = createHash('sha256');
   for (const name of SOURCES) hash.update(readFileSync(join(here, name)));
   const outDir = join(here, '.compiled');
@@ -27,6 +30,8 @@ export function compiledTasksUrl(): string {
   if (!existsSync(out)) {
     mkdirSync(outDir, { recursive: true });
     const tmp = `${out}.${process.pid}.tmp`;
+    // Loaded only when a build is needed, so a bundled fts never loads esbuild.
+    const { buildSync } = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
     buildSync({ entryPoints: [join(here, 'tasks.ts')], bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', outfile: tmp, logLevel: 'error' });
     renameSync(tmp, out);
   }

@@ -24,7 +24,12 @@ import {
 } from './types.js';
 
 export interface WorkerPoolOptions {
-  /** Worker threads. Default: the number of cores. */
+  /**
+   * Worker threads. Default: one less than the cores (at least one): the
+   * main thread keeps a core busy with sockets and frames. On the 2-core
+   * machine where both ends share the cores, one worker gave a 1 GiB upload
+   * 15% less server CPU and 10% more speed than two.
+   */
   threads?: number;
   /**
    * Tasks a worker holds at once. Hash tasks wait for data without blocking
@@ -52,7 +57,7 @@ export class WorkerPool {
   private closed = false;
 
   constructor(opts: WorkerPoolOptions = {}) {
-    this.threads = Math.max(1, opts.threads ?? availableParallelism());
+    this.threads = Math.max(1, opts.threads ?? availableParallelism() - 1);
     const perThread = Math.max(2, opts.tasksPerThread ?? 8);
     this.buffers = new BufferPool(opts.buffers);
     this.piscina = new Piscina({

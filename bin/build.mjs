@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Bundles fts to plain JavaScript in dist/ (npm run build): the CLI, the
+// benchmark agent and the worker task module. Running from dist skips tsx's
+// loader (about 0.4 s of CPU and 20 MB at start-up); dependencies stay in
+// node_modules.
+import { buildSync } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', logLevel: 'warning' };
+const entries = {
+  'fts.mjs': 'engine/cli/main.ts',
+  'bench-agent.mjs': 'bench/agent.ts',
+  'tasks.mjs': 'workers/tasks.ts',
+};
+for (const [out, src] of Object.entries(entries)) {
+  buildSync({ ...common, entryPoints: [join(root, src)], outfile: join(root, 'dist', out) });
+}
+console.log(`built ${Object.keys(entries).map((f) => `dist/${f}`).join(', ')}`);
