@@ -17,6 +17,7 @@ export interface FrameTarget {
 
 export class SocketSink implements FrameSink {
   private ended = false;
+  private corked = false;
 
   constructor(private readonly socket: Socket) {}
 
@@ -33,10 +34,19 @@ export class SocketSink implements FrameSink {
       written?.(new Error('connection closed'));
       return;
     }
+    // Everything sent in one turn of the event loop leaves in one writev:
+    // on loopback each write also runs the peer's TCP receive path, so many
+    // small frames (ACKs above all) cost far more as separate writes.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     const last = pieces.length - 1;
-    this.socket.cork();
     for (let i = 0; i <= last; i++) this.socket.write(pieces[i]!, i === last ? written : undefined);
-    this.socket.uncork();
   }
 
   close(): void {
