@@ -19,8 +19,10 @@ import { Compression, Defaults, DisconnectReason, MessageType as T, OUR_CAPABILI
 import { encodeControl } from '../protocol/codec.js';
 import { ErrorCode, FtsError, isFtsError } from '../protocol/errors.js';
 import { validateFilename } from '../protocol/filename.js';
-import type { ConnectAck, ListEntry } from '../protocol/messages/types.js';
+import type { ConnectAck, Disconnect, ListEntry } from '../protocol/messages/types.js';
 import { newUuid } from '../protocol/uuid.js';
+import type { ResumeFailurePolicy } from '../actors/client/resume.js';
+import { DEFAULT_RECONNECT_POLICY, reconnectDelay, type ReconnectPolicy } from './reconnect.js';
 import { WorkerPool } from '../workers/pool.js';
 import { pipeSocket, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
@@ -41,8 +43,16 @@ export interface ClientOptions {
   heartbeatIdleMs?: number;
   heartbeatTimeoutMs?: number;
   clientId?: string;
+  /** Reconnect after a lost connection, and retry connect(), by `reconnect`. Default true. */
+  autoReconnect?: boolean;
+  /** Backoff: initial 1 s, ×2, at most 30 s, at most 10 consecutive attempts, ±20% jitter. */
+  reconnect?: Partial<ReconnectPolicy>;
+  /** After a reconnection the server cannot resume a transfer: 'restart' it (default) or 'fail' it with the -76x code. */
+  onResumeFailure?: ResumeFailurePolicy;
   pool?: WorkerPool;
   clock?: Clock;
+  /** Random numbers for the backoff jitter (tests). */
+  random?: () => number;
 }
 
 export interface ServerInfo {
@@ -88,9 +98,16 @@ export interface ListResult {
   hasMore: boolean;
 }
 
+/** Refusals a retry cannot mend. */
+const PERMANENT = new Set<number>([ErrorCode.PROTOCOL_MISMATCH, ErrorCode.AUTHENTICATION_FAILED, ErrorCode.PROTOCOL_ERROR]);
+
 const COMPRESSION: Record<CompressionOption, number> = { none: Compression.NONE, always: Compression.ALWAYS, adaptive: Compression.ADAPTIVE };
 
-/** Events: `connected`, `disconnected` ({ reason, error }), `progress` (TransferProgress). */
+/**
+ * Events: `connected` (ServerInfo), `disconnected` ({ reason, error }),
+ * `reconnecting` ({ attempt, delayMs }), `reconnected` (ServerInfo),
+ * `reconnectFailed` ({ attempts, error }), `progress` (TransferProgress).
+ */
 export class FileTransferClient extends EventEmitter {
   private readonly opts: ClientOptions;
   private readonly clock: Clock;
@@ -101,11 +118,22 @@ export class FileTransferClient extends EventEmitter {
   private info: ServerInfo | undefined;
   private closedPromise: Promise<void> | undefined;
   private readonly starting = new Set<Promise<TransferResult>>();
+  /** Transfers outlive a connection: a reconnection resumes them. */
+  private readonly transfers = new Map<string, ClientUploadActor | ClientDownloadActor>();
+  private endpoint: { host: string; port: number } | undefined;
+  private readonly policy: ReconnectPolicy;
+  private closing = false;
+  private reconnecting: Promise<void> | undefined;
+  private cancelWait: (() => void) | undefined;
+  /** One client id for every connection of this client, so a server can tell a reconnection. */
+  private readonly clientId: string;
 
   constructor(opts: ClientOptions = {}) {
     super();
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
+    this.policy = { ...DEFAULT_RECONNECT_POLICY, ...opts.reconnect };
+    this.clientId = opts.clientId ?? newUuid();
   }
 
   get serverInfo(): ServerInfo | undefined {
@@ -116,20 +144,38 @@ export class FileTransferClient extends EventEmitter {
     return !!this.info && !!this.sink && !this.sink.closed;
   }
 
-  /** Connects and negotiates; resolves with the server's info. `endpoint`: "host:port" or { host, port }. */
+  /**
+   * Connects and negotiates; resolves with the server's info. `endpoint`:
+   * "host:port" or { host, port }. With autoReconnect (the default) a server
+   * that is not up yet is retried by the reconnection policy; without, a
+   * refused connection fails at once with -702 (-700 for other failures).
+   */
   async connect(endpoint: string | { host?: string; port: number }): Promise<ServerInfo> {
-    if (this.conn) throw new FtsError(ErrorCode.CONFIG_INVALID, 'already connected');
-    const { host, port } = parseEndpoint(endpoint);
+    if (this.conn || this.reconnecting) throw new FtsError(ErrorCode.CONFIG_INVALID, 'already connected');
+    this.endpoint = parseEndpoint(endpoint);
+    this.closing = false;
     this.pool ??= this.opts.pool ?? new WorkerPool();
-    const pool = this.pool;
-    const socket = await dial(host, port, this.opts.connectTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS);
+    try {
+      const info = await this.withRetries(() => this.establish());
+      this.emit('connected', info);
+      return info;
+    } catch (err) {
+      await this.releasePool();
+      throw err;
+    }
+  }
 
+  /** Dials and negotiates one connection. */
+  private async establish(): Promise<ServerInfo> {
+    const { host, port } = this.endpoint!;
+    const pool = this.pool!;
+    const socket = await dial(host, port, this.opts.connectTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS);
     const sink = new SocketSink(socket);
-    this.sink = sink;
     let settle!: { resolve: (ack: ConnectAck) => void; reject: (e: FtsError) => void };
     const handshake = new Promise<ConnectAck>((resolve, reject) => (settle = { resolve, reject }));
+    let open = false;
     let closedResolve!: () => void;
-    this.closedPromise = new Promise<void>((r) => (closedResolve = r));
+    const closed = new Promise<void>((r) => (closedResolve = r));
     const conn = new ClientConnectionActor(
       sink,
       this.clock,
@@ -137,16 +183,14 @@ export class FileTransferClient extends EventEmitter {
         connected: (ack) => settle.resolve(ack),
         closed: (error, disconnect) => {
           settle.reject(error ?? new FtsError(ErrorCode.CONNECTION_FAILED, 'connection closed during the handshake'));
-          this.conn = undefined;
-          this.info = undefined;
-          this.emit('disconnected', { reason: disconnect ? disconnectReason(disconnect.reason) : error ? 'connection_lost' : 'client_initiated', error });
           closedResolve();
+          if (open) this.connectionClosed(conn, error, disconnect);
         },
         releaseBuffer: (b) => pool.buffers.release(b),
       },
+      this.transfers,
       { ...(this.opts.heartbeatIdleMs !== undefined ? { heartbeatIdleMs: this.opts.heartbeatIdleMs } : {}), ...(this.opts.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs } : {}) },
     );
-    this.conn = conn;
     const { decoder, resume } = pipeSocket(
       socket,
       pool,
@@ -163,7 +207,7 @@ export class FileTransferClient extends EventEmitter {
         type: T.CONNECT,
         protocolVersion: PROTOCOL_VERSION,
         capabilities: OUR_CAPABILITIES,
-        clientId: this.opts.clientId ?? newUuid(),
+        clientId: this.clientId,
         ...(this.opts.token !== undefined ? { authToken: this.opts.token } : {}),
       }),
     ]);
@@ -173,12 +217,15 @@ export class FileTransferClient extends EventEmitter {
       ack = await handshake;
     } catch (err) {
       sink.destroy();
-      await this.closedPromise;
-      await this.releasePool();
+      await closed;
       throw err;
     } finally {
       timer.cancel();
     }
+    open = true;
+    this.conn = conn;
+    this.sink = sink;
+    this.closedPromise = closed;
     // §8.3: a client's CHUNK_DATA bound is the max chunk size of CONNECT_ACK.
     decoder.maxChunkSize = ack.maxChunkSize;
     conn.armHeartbeat();
@@ -190,19 +237,93 @@ export class FileTransferClient extends EventEmitter {
       maxFileSize: ack.maxFileSize,
       serverName: ack.serverName,
     };
-    this.emit('connected', this.info);
     return this.info;
+  }
+
+  /**
+   * Runs `attempt` once, or with autoReconnect until it succeeds, failing
+   * after `maxAttempts` consecutive failures. Refusals that a retry cannot
+   * mend (version, token) fail at once.
+   */
+  private async withRetries<R>(attempt: () => Promise<R>, emitFirst = false): Promise<R> {
+    if (this.opts.autoReconnect === false) return attempt();
+    let last: unknown;
+    for (let n = 1; n <= this.policy.maxAttempts; n++) {
+      if (n > 1 || emitFirst) {
+        const delayMs = reconnectDelay(n, this.policy, this.opts.random);
+        this.emit('reconnecting', { attempt: n, delayMs });
+        await this.wait(delayMs);
+        if (this.closing) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'disconnect() called while reconnecting');
+      }
+      try {
+        return await attempt();
+      } catch (err) {
+        last = err;
+        if (isFtsError(err) && PERMANENT.has(err.code)) throw err;
+      }
+    }
+    throw last instanceof FtsError
+      ? new FtsError(last.code, `${last.message} (after ${this.policy.maxAttempts} attempts)`, { cause: last })
+      : new FtsError(ErrorCode.CONNECTION_FAILED, String(last));
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        this.cancelWait = undefined;
+        resolve();
+      }, ms);
+      this.cancelWait = () => {
+        timer.cancel();
+        this.cancelWait = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** An established connection ended: reconnect and resume, or fail what was running. */
+  private connectionClosed(conn: ClientConnectionActor, error: FtsError | undefined, disconnect: Disconnect | undefined): void {
+    if (this.conn === conn) {
+      this.conn = undefined;
+      this.info = undefined;
+    }
+    const reason = disconnect ? disconnectReason(disconnect.reason) : error ? 'connection_lost' : 'client_initiated';
+    this.emit('disconnected', { reason, error });
+    const lost = error ?? new FtsError(ErrorCode.CONNECTION_LOST, 'disconnected');
+    const retry = !this.closing && error !== undefined && this.opts.autoReconnect !== false && !PERMANENT.has(error.code);
+    for (const t of this.transfers.values()) t.tell({ kind: 'connectionLost', error: lost, willReconnect: retry });
+    if (!retry) return;
+    this.reconnecting = this.withRetries(() => this.establish(), true).then(
+      (info) => {
+        this.reconnecting = undefined;
+        this.emit('reconnected', info);
+        for (const t of this.transfers.values()) t.tell({ kind: 'reconnected' });
+      },
+      (err: unknown) => {
+        this.reconnecting = undefined;
+        const failed = new FtsError(ErrorCode.RECONNECT_FAILED, `could not reconnect: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        if (!this.closing) this.emit('reconnectFailed', { attempts: this.policy.maxAttempts, error: failed });
+        for (const t of this.transfers.values()) t.tell({ kind: 'connectionLost', error: failed, willReconnect: false });
+      },
+    );
   }
 
   /** Waits for active transfers (at most `timeoutMs`), sends DISCONNECT(client_initiated), closes. */
   async disconnect(opts: { timeoutMs?: number } = {}): Promise<void> {
     const conn = this.conn;
+    if (!conn && this.reconnecting) {
+      // Not connected: stop trying; transfers waiting for the connection fail.
+      this.closing = true;
+      this.cancelWait?.();
+      await this.reconnecting.catch(() => undefined);
+    }
     if (conn && this.sink && !this.sink.closed) {
-      const active = [...conn.transfers.values()].map((t) => t.result.catch(() => undefined));
+      const active = [...this.transfers.values()].map((t) => t.result.catch(() => undefined));
       for (const s of this.starting) active.push(s.catch(() => undefined));
       const all = Promise.all(active);
       if (opts.timeoutMs === undefined) await all;
       else await Promise.race([all, new Promise((r) => setTimeout(r, opts.timeoutMs).unref())]);
+      this.closing = true;
       conn.markLocalClose();
       this.sink.send([encodeControl({ type: T.DISCONNECT, reason: DisconnectReason.CLIENT_INITIATED, message: 'client disconnect' })]);
       this.sink.close();
@@ -220,7 +341,7 @@ export class FileTransferClient extends EventEmitter {
   }
 
   private async startUpload(localPath: string, remoteName: string | undefined, options: UploadOptions): Promise<TransferResult> {
-    const conn = this.requireConnection();
+    this.requireConnection();
     const name = validateFilename(remoteName ?? basename(localPath));
     const path = resolve(localPath);
     let handle;
@@ -246,13 +367,14 @@ export class FileTransferClient extends EventEmitter {
       compression: COMPRESSION[options.compression ?? this.opts.compression ?? 'adaptive'],
       overwrite: options.overwrite ?? false,
       preserveTimestamp: options.preserveTimestamp ?? false,
+      onResumeFailure: this.opts.onResumeFailure ?? 'restart',
       close: () => handle.close().catch(() => undefined),
     });
-    return this.run(conn, actor, options.signal);
+    return this.run(actor, options.signal);
   }
 
   async downloadFile(remoteName: string, localPath?: string, options: TransferOptions = {}): Promise<TransferResult> {
-    const conn = this.requireConnection();
+    this.requireConnection();
     const name = validateFilename(remoteName);
     const target = resolve(localPath ?? name);
     const transferId = newUuid();
@@ -263,12 +385,13 @@ export class FileTransferClient extends EventEmitter {
       chunkSize: this.chunkSize(options),
       window: this.opts.window ?? Defaults.WINDOW,
       compression: COMPRESSION[options.compression ?? this.opts.compression ?? 'adaptive'],
+      onResumeFailure: this.opts.onResumeFailure ?? 'restart',
       openTemp: async () => {
         const path = join(dirname(target), `.${basename(target).slice(0, 200)}.${transferId.slice(0, 8)}.fts-part`);
         return { handle: await open(path, 'w+', 0o644), path };
       },
     });
-    return this.run(conn, actor, options.signal);
+    return this.run(actor, options.signal);
   }
 
   async listFiles(q: ListOptions = {}): Promise<ListResult> {
@@ -298,9 +421,9 @@ export class FileTransferClient extends EventEmitter {
     }
   }
 
-  private async run(conn: ClientConnectionActor, actor: ClientUploadActor | ClientDownloadActor, signal: AbortSignal | undefined): Promise<TransferResult> {
+  private async run(actor: ClientUploadActor | ClientDownloadActor, signal: AbortSignal | undefined): Promise<TransferResult> {
     if (signal?.aborted) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'aborted before start');
-    conn.transfers.set(actor.transferId, actor);
+    this.transfers.set(actor.transferId, actor);
     const onAbort = () => actor.tell({ kind: 'cancel', reason: new FtsError(ErrorCode.TRANSFER_CANCELLED, 'cancelled', { transferId: actor.transferId }) });
     signal?.addEventListener('abort', onAbort, { once: true });
     actor.start();
@@ -308,14 +431,18 @@ export class FileTransferClient extends EventEmitter {
       return await actor.result;
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      conn.transfers.delete(actor.transferId);
+      this.transfers.delete(actor.transferId);
     }
   }
 
   private transferContext(options: TransferOptions): ClientTransferContext {
     const pool = this.pool!;
+    const client = this;
     return {
-      sink: this.sink!,
+      // The connection of the moment: a transfer resumed after a reconnection sends on the new one.
+      get sink() {
+        return client.sink!;
+      },
       workers: poolWorkers(pool),
       clock: this.clock,
       capabilities: this.info?.capabilities ?? 0,

@@ -29,7 +29,8 @@ export interface ClientConnectionHooks {
 }
 
 export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
-  readonly transfers = new Map<string, ClientUploadActor | ClientDownloadActor>();
+  /** The client's transfers: they outlive a connection, so the client owns the map. */
+  readonly transfers: Map<string, ClientUploadActor | ClientDownloadActor>;
   readonly lists = new Map<string, { resolve: (r: ListResponse) => void; reject: (e: FtsError) => void }>();
   private readonly sink: FrameSink;
   private readonly clock: Clock;
@@ -44,8 +45,15 @@ export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
   private failure: FtsError | undefined;
   private localClose = false;
 
-  constructor(sink: FrameSink, clock: Clock, hooks: ClientConnectionHooks, opts: { heartbeatIdleMs?: number; heartbeatTimeoutMs?: number } = {}) {
+  constructor(
+    sink: FrameSink,
+    clock: Clock,
+    hooks: ClientConnectionHooks,
+    transfers: Map<string, ClientUploadActor | ClientDownloadActor>,
+    opts: { heartbeatIdleMs?: number; heartbeatTimeoutMs?: number } = {},
+  ) {
     super('client connection', undefined, { highWaterMark: 128 });
+    this.transfers = transfers;
     this.sink = sink;
     this.clock = clock;
     this.hooks = hooks;
@@ -128,8 +136,11 @@ export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
         t?.tell({ kind: 'cancel', reason: new FtsError(ErrorCode.TRANSFER_CANCELLED, `cancelled by the server (${m.reason})`, { transferId: m.transferId }) });
         return;
       }
-      case T.RESUME_RESPONSE:
+      case T.RESUME_RESPONSE: {
+        const t = this.transfers.get(m.transferId);
+        t?.tell({ kind: 'frame', m });
         return;
+      }
       default:
         return this.abort(new FtsError(ErrorCode.PROTOCOL_ERROR, `unexpected message type 0x${m.type.toString(16)}`));
     }
@@ -169,8 +180,8 @@ export class ClientConnectionActor extends Actor<ClientConnectionMessage> {
         ? new FtsError(ErrorCode.CONNECTION_LOST, `connection lost${socketError ? `: ${socketError.message}` : ''}`, { cause: socketError })
         : new FtsError(ErrorCode.CONNECTION_FAILED, `connection closed before CONNECT_ACK${socketError ? `: ${socketError.message}` : ''}`, { cause: socketError });
     }
+    // The client tells the transfers: it knows whether it will reconnect.
     const lost = error ?? new FtsError(ErrorCode.CONNECTION_LOST, 'disconnected');
-    for (const t of this.transfers.values()) t.tell({ kind: 'connectionLost', error: lost });
     for (const l of this.lists.values()) l.reject(lost);
     this.lists.clear();
     this.hooks.closed(error, this.serverDisconnect);

@@ -8,10 +8,12 @@ import { rename, rm, type FileHandle } from 'node:fs/promises';
 import { Actor } from '../actor.js';
 import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../chunk-receiver.js';
 import type { TimerHandle } from '../ports.js';
-import { MessageType as T } from '../../protocol/constants.js';
+import { MessageType as T, ResumeStatus, TransferDirection } from '../../protocol/constants.js';
 import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
-import type { ChunkData, DownloadAccept, DownloadComplete, DownloadReject, ErrorMessage } from '../../protocol/messages/types.js';
+import type { ChunkData, DownloadAccept, DownloadComplete, DownloadReject, ErrorMessage, ResumeResponse } from '../../protocol/messages/types.js';
+import { ChunkBitmap } from '../../protocol/bitmap.js';
+import { resumeFailure, type ResumeFailurePolicy } from './resume.js';
 import type { ClientTransferContext, TransferResult } from './ports.js';
 
 export interface DownloadSpec {
@@ -21,6 +23,8 @@ export interface DownloadSpec {
   chunkSize: number;
   window: number;
   compression: number;
+  /** After a reconnection the server cannot resume: start again, or fail. */
+  onResumeFailure: ResumeFailurePolicy;
   /** Opens the temporary file beside the target. */
   openTemp: () => Promise<{ handle: FileHandle; path: string }>;
 }
@@ -31,7 +35,9 @@ export type ClientDownloadMessage =
   | ChunkSynced
   | { kind: 'requestTimeout' }
   | { kind: 'cancel'; reason: FtsError }
-  | { kind: 'connectionLost'; error: FtsError };
+  | { kind: 'connectionLost'; error: FtsError; willReconnect?: boolean }
+  | { kind: 'reconnected' }
+  | { kind: 'frame'; m: ResumeResponse };
 
 export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   readonly transferId: string;
@@ -45,6 +51,11 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   private receiver: ChunkReceiver | undefined;
   private timer: TimerHandle | undefined;
   private renamed = false;
+  private suspended = false;
+  /** Chunks written before the connection was lost: kept and never fetched again. */
+  private written: ChunkBitmap | undefined;
+  private nackedBefore = 0;
+  private wireBefore = 0;
   private readonly startedMs: number;
 
   constructor(ctx: ClientTransferContext, spec: DownloadSpec) {
@@ -81,8 +92,12 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
         this.ctx.sink.send([encodeControl({ type: T.TRANSFER_CANCEL, transferId: this.transferId, reason: msg.reason.code })]);
         return this.finish(msg.reason);
       case 'connectionLost':
-        return this.finish(msg.error);
+        if (!msg.willReconnect) return this.finish(msg.error);
+        return this.suspend();
+      case 'reconnected':
+        return this.onReconnected();
       case 'frame':
+        if (msg.m.type === T.RESUME_RESPONSE) return this.onResumeResponse(msg.m);
         return this.onFrame(msg.m);
       default:
         return unreachable(msg);
@@ -119,12 +134,21 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.DISK_FULL : ErrorCode.FILE_WRITE_ERROR;
       return this.cancelWith(new FtsError(code, `cannot create a temporary file beside ${this.spec.localPath}: ${(err as Error).message}`, { transferId: this.transferId, cause: err }));
     }
-    const fd = this.temp.handle.fd;
+    this.startReceiving(undefined);
+    if (this.receiver!.totalChunks !== m.totalChunks) {
+      return this.cancelWith(new FtsError(ErrorCode.PROTOCOL_ERROR, `DOWNLOAD_ACCEPT: ${m.totalChunks} chunks do not match size ${m.fileSize} / chunk ${m.chunkSize}`, { transferId: this.transferId }));
+    }
+  }
+
+  private startReceiving(received: ChunkBitmap | undefined): void {
+    const m = this.accept!;
+    const fd = this.temp!.handle.fd;
     this.receiver = new ChunkReceiver({
       transferId: this.transferId,
       fd,
       fileSize: m.fileSize,
       chunkSize: m.chunkSize,
+      ...(received ? { received } : {}),
       sink: this.ctx.sink,
       workers: this.ctx.workers,
       hash: this.ctx.workers.hashFile(fd),
@@ -135,9 +159,64 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       },
       onFailed: (error) => this.cancelWith(error),
     });
-    if (this.receiver.totalChunks !== m.totalChunks) {
-      return this.cancelWith(new FtsError(ErrorCode.PROTOCOL_ERROR, `DOWNLOAD_ACCEPT: ${m.totalChunks} chunks do not match size ${m.fileSize} / chunk ${m.chunkSize}`, { transferId: this.transferId }));
+  }
+
+  /** The connection is gone but will be re-established: keep the temporary file and what it holds. */
+  private async suspend(): Promise<void> {
+    this.timer?.cancel();
+    this.suspended = true;
+    const receiver = this.receiver;
+    if (!receiver) return;
+    receiver.stop();
+    await receiver.idle();
+    this.written = receiver.received;
+    this.nackedBefore += receiver.nacked;
+    this.wireBefore += receiver.bytesOnWire;
+    this.receiver = undefined;
+  }
+
+  /** A new connection: ask for the chunks not yet written (§4 Resume), or ask again. */
+  private onReconnected(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    const accept = this.accept;
+    if (!accept || !this.written) {
+      this.accept = undefined;
+      return this.start();
     }
+    this.ctx.sink.send([
+      encodeControl({
+        type: T.RESUME_REQUEST,
+        transferId: this.transferId,
+        direction: TransferDirection.DOWNLOAD,
+        filename: this.spec.remoteName,
+        sha256: accept.sha256,
+        totalChunks: accept.totalChunks,
+        held: this.written.bytes,
+      }),
+    ]);
+    this.timer = this.ctx.clock.setTimeout(() => this.tell({ kind: 'requestTimeout' }), this.ctx.requestTimeoutMs);
+  }
+
+  private async onResumeResponse(m: ResumeResponse): Promise<void> {
+    this.timer?.cancel();
+    if (this.receiver || !this.accept || !this.written) return;
+    if (m.status === ResumeStatus.RESUMABLE) {
+      // The hash task reads the kept prefix again from the file; nothing is fetched twice.
+      this.startReceiving(this.written);
+      return;
+    }
+    const failure = resumeFailure(m.status, this.transferId);
+    if (this.spec.onResumeFailure === 'fail') return this.finish(failure);
+    // Start again from scratch: drop the temporary file, ask for the file anew.
+    if (this.temp) {
+      await this.temp.handle.close().catch(() => undefined);
+      await rm(this.temp.path, { force: true });
+      this.temp = undefined;
+    }
+    this.accept = undefined;
+    this.written = undefined;
+    this.start();
   }
 
   private async onComplete(c: DownloadComplete): Promise<void> {
@@ -174,11 +253,11 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       remoteName: this.spec.remoteName,
       localPath: this.spec.localPath,
       bytes: accept.fileSize,
-      bytesOnWire: receiver.bytesOnWire || c.bytesOnWire,
+      bytesOnWire: this.wireBefore + receiver.bytesOnWire || c.bytesOnWire,
       sha256: actual,
       verified: true,
       durationMs: this.ctx.clock.now() - this.startedMs,
-      retransmittedChunks: receiver.nacked,
+      retransmittedChunks: this.nackedBefore + receiver.nacked,
     });
   }
 

@@ -7,10 +7,12 @@
 import { Actor } from '../actor.js';
 import { ChunkSender, type ChunkRead } from '../chunk-sender.js';
 import type { TimerHandle } from '../ports.js';
-import { Compression, MessageType as T, UploadOption } from '../../protocol/constants.js';
+import { Compression, MessageType as T, ResumeStatus, TransferDirection, UploadOption } from '../../protocol/constants.js';
 import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
-import type { ChunkAck, ChunkNack, ErrorMessage, UploadAccept, UploadReject, UploadVerify } from '../../protocol/messages/types.js';
+import type { ChunkAck, ChunkNack, ErrorMessage, ResumeResponse, UploadAccept, UploadReject, UploadVerify } from '../../protocol/messages/types.js';
+import { ChunkBitmap } from '../../protocol/bitmap.js';
+import { resumeFailure, type ResumeFailurePolicy } from './resume.js';
 import { modeOf } from '../server/download.js';
 import type { ClientTransferContext, TransferResult } from './ports.js';
 
@@ -25,6 +27,8 @@ export interface UploadSpec {
   compression: number;
   overwrite: boolean;
   preserveTimestamp: boolean;
+  /** After a reconnection the server cannot resume: start again, or fail. */
+  onResumeFailure: ResumeFailurePolicy;
   /** Closes `fd`; called once nothing uses it any more. */
   close: () => Promise<void>;
 }
@@ -36,7 +40,9 @@ export type ClientUploadMessage =
   | { kind: 'hashed'; sha256?: string; error?: FtsError }
   | { kind: 'requestTimeout' }
   | { kind: 'cancel'; reason: FtsError }
-  | { kind: 'connectionLost'; error: FtsError };
+  | { kind: 'connectionLost'; error: FtsError; willReconnect?: boolean }
+  | { kind: 'reconnected' }
+  | { kind: 'frame'; m: ResumeResponse };
 
 export class ClientUploadActor extends Actor<ClientUploadMessage> {
   readonly transferId: string;
@@ -52,6 +58,13 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private timer: TimerHandle | undefined;
   private readonly startedMs: number;
   private readonly hash: Promise<string>;
+  /** UPLOAD_ACCEPT's chunk size and window, kept for a resume. */
+  private accepted: { chunkSize: number; window: number; compression: number } | undefined;
+  /** Chunks the server acknowledged: durable there, never sent again after a resume. */
+  private acked: ChunkBitmap | undefined;
+  private suspended = false;
+  private retransmitted = 0;
+  private bytesOnWire = 0;
   private readonly hashHandle: { abort(): void; settled(): Promise<void> };
 
   constructor(ctx: ClientTransferContext, spec: UploadSpec) {
@@ -114,8 +127,12 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
         this.ctx.sink.send([encodeControl({ type: T.TRANSFER_CANCEL, transferId: this.transferId, reason: msg.reason.code })]);
         return this.finish(msg.reason);
       case 'connectionLost':
-        return this.finish(msg.error);
+        if (!msg.willReconnect) return this.finish(msg.error);
+        return this.suspend();
+      case 'reconnected':
+        return this.onReconnected();
       case 'frame':
+        if (msg.m.type === T.RESUME_RESPONSE) return this.onResumeResponse(msg.m);
         return this.onFrame(msg.m);
       default:
         return unreachable(msg);
@@ -127,28 +144,16 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       case T.UPLOAD_ACCEPT: {
         this.timer?.cancel();
         if (this.sender) return;
-        this.sender = new ChunkSender({
-          transferId: this.transferId,
-          fd: this.spec.fd,
-          fileSize: this.spec.size,
-          chunkSize: m.chunkSize,
-          window: Math.max(1, m.window),
-          compression: modeOf(m.compression === Compression.NONE ? Compression.NONE : this.spec.compression),
-          sink: this.ctx.sink,
-          workers: this.ctx.workers,
-          clock: this.ctx.clock,
-          deliver: (read) => this.tell(read),
-          onProgress: (bytes, chunks) => this.progress(bytes, chunks),
-          onAllAcked: () => this.tell({ kind: 'allAcked' }),
-          onFailed: (error) => this.cancelWith(error),
-        });
-        this.sender.start();
+        this.accepted = { chunkSize: m.chunkSize, window: Math.max(1, m.window), compression: m.compression };
+        this.acked = new ChunkBitmap(Math.ceil(this.spec.size / m.chunkSize));
+        this.startSending(undefined);
         return;
       }
       case T.UPLOAD_REJECT:
         this.timer?.cancel();
         return this.finish(new FtsError(m.errorCode, m.message, { transferId: this.transferId, available: m.available, requested: m.requested }));
       case T.CHUNK_ACK:
+        if (this.acked) for (let i = m.chunkIndex; i < m.chunkIndex + m.count && i < this.acked.size; i++) this.acked.set(i);
         return this.sender?.ack(m.chunkIndex, m.count);
       case T.CHUNK_NACK:
         return this.sender?.nack(m.chunkIndices, m.errorCode);
@@ -162,11 +167,11 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
           remoteName: m.storedName,
           localPath: this.spec.localPath,
           bytes: this.spec.size,
-          bytesOnWire: s?.bytesOnWire ?? 0,
+          bytesOnWire: this.bytesOnWire + (s?.bytesOnWire ?? 0),
           sha256: this.sha256 ?? m.sha256.toString('hex'),
           verified: true,
           durationMs: this.ctx.clock.now() - this.startedMs,
-          retransmittedChunks: s?.retransmitted ?? 0,
+          retransmittedChunks: this.retransmitted + (s?.retransmitted ?? 0),
         });
       }
       case T.ERROR:
@@ -174,6 +179,78 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       default:
         return unreachable(m);
     }
+  }
+
+  private startSending(toSend: number[] | undefined): void {
+    const a = this.accepted!;
+    this.sender = new ChunkSender({
+      transferId: this.transferId,
+      fd: this.spec.fd,
+      fileSize: this.spec.size,
+      chunkSize: a.chunkSize,
+      window: a.window,
+      compression: modeOf(a.compression === Compression.NONE ? Compression.NONE : this.spec.compression),
+      ...(toSend ? { toSend } : {}),
+      sink: this.ctx.sink,
+      workers: this.ctx.workers,
+      clock: this.ctx.clock,
+      deliver: (read) => this.tell(read),
+      onProgress: () => this.progress(),
+      onAllAcked: () => this.tell({ kind: 'allAcked' }),
+      onFailed: (error) => this.cancelWith(error),
+    });
+    this.sender.start();
+  }
+
+  /** The connection is gone but will be re-established: stop sending, keep what is acknowledged. */
+  private async suspend(): Promise<void> {
+    this.timer?.cancel();
+    this.suspended = true;
+    const sender = this.sender;
+    if (sender) {
+      this.bytesOnWire += sender.bytesOnWire;
+      this.retransmitted += sender.retransmitted;
+      sender.stop();
+      this.sender = undefined;
+      await sender.idle();
+    }
+  }
+
+  /** A new connection: resume from the acknowledged chunks (§4 Resume), or ask again. */
+  private onReconnected(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    this.allAcked = false;
+    this.completeSent = false;
+    if (!this.accepted || !this.acked) return this.start();
+    this.ctx.sink.send([
+      encodeControl({
+        type: T.RESUME_REQUEST,
+        transferId: this.transferId,
+        direction: TransferDirection.UPLOAD,
+        filename: this.spec.remoteName,
+        sha256: this.sha256 ? Buffer.from(this.sha256, 'hex') : Buffer.alloc(32),
+        totalChunks: this.acked.size,
+        held: this.acked.bytes,
+      }),
+    ]);
+    this.timer = this.ctx.clock.setTimeout(() => this.tell({ kind: 'requestTimeout' }), this.ctx.requestTimeoutMs);
+  }
+
+  private onResumeResponse(m: ResumeResponse): void | Promise<void> {
+    this.timer?.cancel();
+    if (this.sender || !this.acked) return;
+    if (m.status === ResumeStatus.RESUMABLE) {
+      const missing = new ChunkBitmap(this.acked.size, m.missing);
+      this.startSending([...missing.indices()]);
+      return;
+    }
+    const failure = resumeFailure(m.status, this.transferId);
+    if (this.spec.onResumeFailure === 'fail') return this.finish(failure);
+    // Start again from scratch under the same transfer id.
+    this.accepted = undefined;
+    this.acked = undefined;
+    this.start();
   }
 
   private maybeComplete(): void {
@@ -186,7 +263,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
         transferId: this.transferId,
         totalChunks: s.totalChunks,
         bytesSent: this.spec.size,
-        bytesOnWire: s.bytesOnWire,
+        bytesOnWire: this.bytesOnWire + s.bytesOnWire,
         sha256: Buffer.from(this.sha256, 'hex'),
       }),
     ]);
@@ -196,10 +273,16 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     );
   }
 
-  private progress(bytes: number, chunks: number): void {
+  private progress(): void {
+    const acked = this.acked;
+    if (!acked) return;
+    const chunks = acked.count();
+    const chunkSize = this.accepted!.chunkSize;
+    // Every acknowledged chunk is full but the last one of the file.
+    const shortBy = acked.has(acked.size - 1) ? acked.size * chunkSize - this.spec.size : 0;
+    const bytes = chunks * chunkSize - shortBy;
     const elapsed = Math.max(1, this.ctx.clock.now() - this.startedMs);
-    const totalChunks = this.sender?.totalChunks ?? 0;
-    this.ctx.progress({ transferId: this.transferId, direction: 'upload', bytes, total: this.spec.size, chunks, totalChunks, rate: (bytes * 1000) / elapsed });
+    this.ctx.progress({ transferId: this.transferId, direction: 'upload', bytes, total: this.spec.size, chunks, totalChunks: acked.size, rate: (bytes * 1000) / elapsed });
   }
 
   /** A local failure of the pipeline: tell the server, then fail. */

@@ -141,13 +141,14 @@ export async function startPair(opts: PairOptions = {}): Promise<Pair> {
   const server = new FileTransferServer({ host: '127.0.0.1', port: 0, root: rootDir.path, ...(pool ? { pool } : {}), ...opts.server });
   const addr = await server.start();
   const clients: FileTransferClient[] = [];
+  // These suites test one connection's behaviour; reconnection has its own suite.
   const newClient = async (copts: ClientOptions = {}) => {
-    const c = new FileTransferClient({ ...(pool ? { pool } : {}), ...opts.client, ...copts });
+    const c = new FileTransferClient({ autoReconnect: false, ...(pool ? { pool } : {}), ...opts.client, ...copts });
     clients.push(c);
     await c.connect(addr);
     return c;
   };
-  const client = new FileTransferClient({ ...(pool ? { pool } : {}), ...opts.client });
+  const client = new FileTransferClient({ autoReconnect: false, ...(pool ? { pool } : {}), ...opts.client });
   clients.push(client);
   if (!opts.noConnect) await client.connect(addr);
   return {
