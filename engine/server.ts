@@ -22,6 +22,7 @@ import { WorkerPool } from '../workers/pool.js';
 import { Storage } from './storage.js';
 import { pipeSocket, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
+import { ParkedUploadRegistry } from './parked.js';
 
 export interface ServerOptions {
   /** Storage folder, created if missing. Default `./storage`. */
@@ -42,6 +43,8 @@ export interface ServerOptions {
   serverName?: string;
   idleTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** How long an upload whose connection was lost waits for a resume. Default 24 h. */
+  resumeTtlMs?: number;
   /** Accept or refuse uploads: true accepts, false or a reason refuses (-713). */
   onUploadRequest?: (info: UploadRequestInfo) => Decision | Promise<Decision>;
   /** Accept or refuse downloads: true accepts, false or a reason refuses (-747). */
@@ -66,6 +69,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
   private readonly pool: WorkerPool;
   private readonly ownsPool: boolean;
   private readonly ctx: ServerContext;
+  private readonly parked: ParkedUploadRegistry;
   private readonly connections = new Set<ServerConnectionActor>();
   private readonly sockets = new Set<Socket>();
   private readonly refused = new Set<Socket>();
@@ -96,11 +100,14 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       throw new FtsError(ErrorCode.CONFIG_CHUNK_SIZE_ERROR, `maxChunkSize must be within ${Defaults.MIN_CHUNK_SIZE}..${Defaults.MAX_CHUNK_SIZE}`);
     }
     const emit = <K extends keyof ServerEvents>(name: K) => ((info: Parameters<ServerEvents[K]>[0]) => void this.emit(name, info)) as ServerEvents[K];
+    const clock = opts.clock ?? systemClock;
+    this.parked = new ParkedUploadRegistry(clock, opts.resumeTtlMs ?? Defaults.RESUME_TTL_MS);
     this.ctx = {
       limits,
+      parked: this.parked,
       storage: this.storage,
       workers: poolWorkers(this.pool),
-      clock: opts.clock ?? systemClock,
+      clock,
       onUploadRequest: async (info) => (opts.onUploadRequest ? opts.onUploadRequest(info) : true),
       onDownloadRequest: async (info) => (opts.onDownloadRequest ? opts.onDownloadRequest(info) : true),
       events: {
@@ -142,6 +149,11 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Uploads whose connection was lost and that wait for a RESUME_REQUEST (expired ones included until purged). */
+  get parkedUploadCount(): number {
+    return this.parked.size;
   }
 
   private accept(socket: Socket): void {
@@ -200,6 +212,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       }, 2_000);
       await closed;
       clearTimeout(deadline);
+      await this.parked.clear();
       if (this.ownsPool) await this.pool.close();
     })();
     return this.stopping;

@@ -98,10 +98,11 @@ export class Storage implements ServerStorage {
       throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot create a temporary file: ${(err as Error).message}`, { cause: err });
     }
     let settled = false;
+    let nameHeld = true;
     const settle = async () => {
       if (settled) return false;
       settled = true;
-      this.release(r.name, r.size);
+      this.release(nameHeld ? r.name : undefined, r.size);
       return true;
     };
     return {
@@ -129,6 +130,11 @@ export class Storage implements ServerStorage {
         if (!(await settle())) return;
         await handle.close().catch(() => undefined);
         await rm(tempPath, { force: true });
+      },
+      detachName: () => {
+        if (!nameHeld || settled) return;
+        nameHeld = false;
+        if (this.active.get(r.name) === r.size) this.active.delete(r.name);
       },
     };
   }
@@ -222,8 +228,8 @@ export class Storage implements ServerStorage {
     return Math.min(room, Number.MAX_SAFE_INTEGER);
   }
 
-  private release(name: string, size: number): void {
-    if (this.active.get(name) === size) this.active.delete(name);
+  private release(name: string | undefined, size: number): void {
+    if (name !== undefined && this.active.get(name) === size) this.active.delete(name);
     this.reservedBytes -= size;
   }
 

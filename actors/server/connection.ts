@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION,
   ResumeStatus,
   SortBy,
+  TransferDirection,
   type MessageType,
 } from '../../protocol/constants.js';
 import { decodeMessage, encodeControl } from '../../protocol/codec.js';
@@ -26,7 +27,9 @@ import type { Connect, ListRequest, Message, ResumeRequest } from '../../protoco
 import { NIL_UUID, newUuid } from '../../protocol/uuid.js';
 import { ServerDownloadActor } from './download.js';
 import type { ServerContext } from './ports.js';
-import { ServerUploadActor } from './upload.js';
+import { CONNECTION_CLOSED, ServerUploadActor, type ConnectionInfo } from './upload.js';
+
+const ZERO_HASH = Buffer.alloc(32);
 
 export type ServerConnectionMessage =
   | { kind: 'frame'; frame: Frame }
@@ -197,18 +200,8 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     if (this.transfers.size >= this.ctx.limits.maxTransfersPerConnection) {
       return refuse(ErrorCode.CLIENT_QUOTA_EXCEEDED, `at most ${this.ctx.limits.maxTransfersPerConnection} active transfers per connection`);
     }
-    const conn = { clientId: this.clientId, capabilities: this.capabilities, sink: this.sink };
-    const actor = upload
-      ? new ServerUploadActor(this.ctx, conn, m.transferId, this)
-      : new ServerDownloadActor(this.ctx, conn, m.transferId, this);
-    this.transfers.set(m.transferId, actor);
-    const stop = actor.stop.bind(actor);
-    actor.stop = async (reason?: unknown) => {
-      if (this.transfers.get(m.transferId) === actor) this.transfers.delete(m.transferId);
-      await stop(reason);
-    };
-    if (upload) (actor as ServerUploadActor).tell({ kind: 'request', m });
-    else (actor as ServerDownloadActor).tell({ kind: 'request', m });
+    if (upload) this.adopt(new ServerUploadActor(this.ctx, this.connInfo(), m.transferId, this)).tell({ kind: 'request', m });
+    else this.adopt(new ServerDownloadActor(this.ctx, this.connInfo(), m.transferId, this)).tell({ kind: 'request', m });
   }
 
   private async onList(m: ListRequest): Promise<void> {
@@ -228,7 +221,44 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     // §8.16: a bad filename gets ERROR(-748) carrying the transfer id.
     const problem = filenameProblem(m.filename);
     if (problem) return this.sendControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.INVALID_FILENAME, message: `invalid filename: ${problem}` });
-    this.sendControl({ type: T.RESUME_RESPONSE, transferId: m.transferId, status: ResumeStatus.NOT_FOUND, totalChunks: m.totalChunks, receivedCount: 0, missing: Buffer.alloc(0) });
+    const answer = (status: number) =>
+      this.sendControl({ type: T.RESUME_RESPONSE, transferId: m.transferId, status, totalChunks: m.totalChunks, receivedCount: 0, missing: Buffer.alloc(0) });
+    if (this.transfers.has(m.transferId)) {
+      return this.sendControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.TRANSFER_ALREADY_EXISTS, message: `transfer ${m.transferId} is active on this connection` });
+    }
+    if (m.direction === TransferDirection.DOWNLOAD) {
+      // §8.10: the server restarts a download it no longer knows from its file.
+      const actor = this.adopt(new ServerDownloadActor(this.ctx, this.connInfo(), m.transferId, this));
+      actor.tell({ kind: 'resume', m });
+      return;
+    }
+    if (m.direction !== TransferDirection.UPLOAD) return this.protocolFailure(`RESUME_REQUEST direction ${m.direction}`);
+    const parked = this.ctx.parked.peek(m.transferId);
+    if (!parked || parked.request.filename !== m.filename) return answer(ResumeStatus.NOT_FOUND);
+    // §8.15: past the TTL, EXPIRED while the server still knows the transfer.
+    if (parked.expired) return answer(ResumeStatus.EXPIRED);
+    // §8.9: FILE_CHANGED compares the hashes only when both are known.
+    const known = (h: Buffer) => !h.equals(ZERO_HASH);
+    if (known(m.sha256) && known(parked.request.sha256) && !m.sha256.equals(parked.request.sha256)) return answer(ResumeStatus.FILE_CHANGED);
+    if (m.totalChunks !== Math.ceil(parked.request.fileSize / parked.chunkSize)) return answer(ResumeStatus.STATE_CORRUPTED);
+    const taken = this.ctx.parked.take(m.transferId)!;
+    const actor = this.adopt(new ServerUploadActor(this.ctx, this.connInfo(), m.transferId, this));
+    actor.tell({ kind: 'resume', m, parked: taken });
+  }
+
+  private connInfo(): ConnectionInfo {
+    return { clientId: this.clientId, capabilities: this.capabilities, sink: this.sink };
+  }
+
+  /** Registers a transfer actor; it leaves the registry when it stops. */
+  private adopt<A extends TransferActor>(actor: A): A {
+    this.transfers.set(actor.transferId, actor);
+    const stop = actor.stop.bind(actor);
+    actor.stop = async (reason?: unknown) => {
+      if (this.transfers.get(actor.transferId) === actor) this.transfers.delete(actor.transferId);
+      await stop(reason);
+    };
+    return actor;
   }
 
   private unknownTransfer(transferId: string): void {
@@ -287,7 +317,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     for (const t of transfers) t.tell({ kind: 'connectionLost' });
     if (!this.sink.closed) this.sink.close();
     if (wasOpen) this.ctx.events.clientDisconnected({ clientId: this.clientId, sessionId: this.sessionId, reason: this.closeReason });
-    await Promise.all(transfers.map((t) => t.stop('connection closed')));
+    await Promise.all(transfers.map((t) => t.stop(CONNECTION_CLOSED)));
   }
 }
 

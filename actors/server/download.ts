@@ -6,16 +6,18 @@
  */
 import { Actor, type Supervisor } from '../actor.js';
 import { ChunkSender, type ChunkRead, type CompressionMode } from '../chunk-sender.js';
-import { Capability, Compression, Defaults, MessageType as T } from '../../protocol/constants.js';
+import { Capability, Compression, Defaults, MessageType as T, ResumeStatus } from '../../protocol/constants.js';
 import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import { filenameProblem } from '../../protocol/filename.js';
-import type { ChunkAck, ChunkNack, DownloadRequest, DownloadVerify, TransferCancel, TransferPauseResume } from '../../protocol/messages/types.js';
+import type { ChunkAck, ChunkNack, DownloadRequest, DownloadVerify, ResumeRequest, TransferCancel, TransferPauseResume } from '../../protocol/messages/types.js';
+import { ChunkBitmap } from '../../protocol/bitmap.js';
 import type { ReadableFile, ServerContext } from './ports.js';
 import type { ConnectionInfo } from './upload.js';
 
 export type ServerDownloadMessage =
   | { kind: 'request'; m: DownloadRequest }
+  | { kind: 'resume'; m: ResumeRequest }
   | { kind: 'frame'; m: ChunkAck | ChunkNack | DownloadVerify | TransferCancel | TransferPauseResume }
   | ChunkRead
   | { kind: 'allAcked' }
@@ -40,6 +42,8 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     switch (msg.kind) {
       case 'request':
         return this.onRequest(msg.m);
+      case 'resume':
+        return this.onResume(msg.m);
       case 'chunkRead':
         return this.sender?.sendRead(msg);
       case 'allAcked':
@@ -97,26 +101,10 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     }
     chunkSize = Math.min(chunkSize, limits.maxChunkSize);
     if (this.isStopped) return void (await file.close());
-    this.file = file;
     const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;
     const compression = lz4 ? m.compression : Compression.NONE;
     const window = m.window === 0 ? Defaults.WINDOW : m.window;
-    this.startedMs = this.ctx.clock.now();
-    this.sender = new ChunkSender({
-      transferId: m.transferId,
-      fd: file.fd,
-      fileSize: file.size,
-      chunkSize,
-      window,
-      compression: modeOf(compression),
-      sink: this.conn.sink,
-      workers: this.ctx.workers,
-      clock: this.ctx.clock,
-      deliver: (read) => this.tell(read),
-      onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: m.transferId, direction: 'download', bytes, total: file.size }),
-      onAllAcked: () => this.tell({ kind: 'allAcked' }),
-      onFailed: (error) => this.fail(error),
-    });
+    this.startSending(file, chunkSize, window, compression, undefined);
     this.conn.sink.send([
       encodeControl({
         type: T.DOWNLOAD_ACCEPT,
@@ -125,11 +113,74 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
         sha256: Buffer.from(file.sha256, 'hex'),
         compression,
         chunkSize,
-        totalChunks: this.sender.totalChunks,
+        totalChunks: this.sender!.totalChunks,
         modifiedMs: Math.floor(file.modifiedMs),
       }),
     ]);
-    this.sender.start();
+    this.sender!.start();
+  }
+
+  private startSending(file: ReadableFile, chunkSize: number, window: number, compression: number, toSend: number[] | undefined): void {
+    this.file = file;
+    this.startedMs = this.ctx.clock.now();
+    this.sender = new ChunkSender({
+      transferId: this.transferId,
+      fd: file.fd,
+      fileSize: file.size,
+      chunkSize,
+      window,
+      compression: modeOf(compression),
+      ...(toSend ? { toSend } : {}),
+      sink: this.conn.sink,
+      workers: this.ctx.workers,
+      clock: this.ctx.clock,
+      deliver: (read) => this.tell(read),
+      onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: this.transferId, direction: 'download', bytes, total: file.size }),
+      onAllAcked: () => this.tell({ kind: 'allAcked' }),
+      onFailed: (error) => this.fail(error),
+    });
+  }
+
+  /**
+   * A download the server no longer knows, restarted from its file (§8.10):
+   * default chunk size, window 64, adaptive compression; NOT_FOUND when the
+   * client's chunk count does not match that chunking, FILE_CHANGED when the
+   * file's hash is not the one the download began with (§8.9).
+   */
+  private async onResume(m: ResumeRequest): Promise<void> {
+    const answer = (status: number, missing: Buffer = Buffer.alloc(0), received = 0) =>
+      this.conn.sink.send([encodeControl({ type: T.RESUME_RESPONSE, transferId: m.transferId, status, totalChunks: m.totalChunks, receivedCount: received, missing })]);
+    const file = await this.ctx.storage.openForRead(m.filename);
+    if (!file) {
+      answer(ResumeStatus.NOT_FOUND);
+      return void this.stop('resume: not found');
+    }
+    const refuse = async (status: number) => {
+      await file.close();
+      answer(status);
+      await this.stop('resume refused');
+    };
+    if (!m.sha256.equals(Buffer.from(file.sha256, 'hex'))) return refuse(ResumeStatus.FILE_CHANGED);
+    const chunkSize = this.ctx.limits.defaultChunkSize;
+    const total = Math.ceil(file.size / chunkSize);
+    if (total !== m.totalChunks) return refuse(ResumeStatus.NOT_FOUND);
+    let decision: boolean | string;
+    try {
+      decision = await this.ctx.onDownloadRequest({ clientId: this.conn.clientId, transferId: m.transferId, filename: m.filename, fileSize: file.size });
+    } catch (err) {
+      decision = `download hook failed: ${(err as Error).message}`;
+    }
+    if (decision !== true) {
+      await file.close();
+      this.conn.sink.send([encodeControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.ACCESS_DENIED, message: typeof decision === 'string' ? decision : 'access denied' })]);
+      return void this.stop('resume denied');
+    }
+    const held = new ChunkBitmap(total, m.held);
+    const missing = held.complement();
+    const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;
+    this.startSending(file, chunkSize, Defaults.WINDOW, lz4 ? Compression.ADAPTIVE : Compression.NONE, [...missing.indices()]);
+    answer(ResumeStatus.RESUMABLE, missing.bytes, held.count());
+    this.sender!.start();
   }
 
   private onAllAcked(): void {

@@ -36,6 +36,32 @@ export interface UploadSlot {
   commit(sha256: string, modifiedMs: number | undefined): Promise<StoredFile>;
   /** Closes and deletes the temporary file. */
   discard(): Promise<void>;
+  /**
+   * The upload lost its connection and waits for a resume: its name no
+   * longer blocks another upload (§8.11); its temporary file and its bytes
+   * of quota stay.
+   */
+  detachName(): void;
+}
+
+/** An upload whose connection was lost, kept so a RESUME_REQUEST can continue it (§4 Resume). */
+export interface ParkedUpload {
+  request: import('../../protocol/messages/types.js').UploadRequest;
+  slot: UploadSlot;
+  chunkSize: number;
+  compression: number;
+  /** Chunk bitmap bytes: chunks durable in the temporary file. */
+  received: Buffer;
+  parkedAtMs: number;
+  /** Past the resume TTL: answered EXPIRED until purged. */
+  expired: boolean;
+}
+
+export interface ParkedUploads {
+  park(transferId: string, upload: Omit<ParkedUpload, 'parkedAtMs' | 'expired'>): void;
+  /** Removes and returns it, to resume it. */
+  take(transferId: string): ParkedUpload | undefined;
+  peek(transferId: string): ParkedUpload | undefined;
 }
 
 export interface UploadReservation {
@@ -83,6 +109,7 @@ export interface ServerEvents {
 
 export interface ServerContext {
   limits: ServerLimits;
+  parked: ParkedUploads;
   storage: ServerStorage;
   workers: ChunkWorkers;
   clock: Clock;

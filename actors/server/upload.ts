@@ -7,15 +7,20 @@
 import { Actor, type Supervisor } from '../actor.js';
 import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../chunk-receiver.js';
 import type { FrameSink } from '../ports.js';
-import { Capability, Compression, Defaults, MessageType as T, UploadOption } from '../../protocol/constants.js';
+import { Capability, Compression, Defaults, MessageType as T, ResumeStatus, UploadOption } from '../../protocol/constants.js';
 import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError, isFtsError } from '../../protocol/errors.js';
 import { filenameProblem } from '../../protocol/filename.js';
-import type { ChunkData, TransferCancel, UploadComplete, UploadRequest } from '../../protocol/messages/types.js';
-import type { ServerContext, UploadSlot } from './ports.js';
+import type { ChunkData, ResumeRequest, TransferCancel, UploadComplete, UploadRequest } from '../../protocol/messages/types.js';
+import { ChunkBitmap } from '../../protocol/bitmap.js';
+import type { ParkedUpload, ServerContext, UploadSlot } from './ports.js';
+
+/** The reason a connection gives its transfers when it closes: uploads park for a resume. */
+export const CONNECTION_CLOSED = 'connection closed';
 
 export type ServerUploadMessage =
   | { kind: 'request'; m: UploadRequest }
+  | { kind: 'resume'; m: ResumeRequest; parked: ParkedUpload }
   | { kind: 'frame'; m: ChunkData | UploadComplete | TransferCancel }
   | ChunkWritten
   | ChunkSynced
@@ -38,6 +43,8 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
   private receiver: ChunkReceiver | undefined;
   private startedMs = 0;
   private finished = false;
+  private chunkSize = 0;
+  private compression: number = Compression.NONE;
 
   constructor(ctx: ServerContext, conn: ConnectionInfo, transferId: string, supervisor: Supervisor) {
     super(`upload ${transferId}`, supervisor);
@@ -50,12 +57,14 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     switch (msg.kind) {
       case 'request':
         return this.onRequest(msg.m);
+      case 'resume':
+        return this.onResume(msg.m, msg.parked);
       case 'chunkWritten':
         return this.receiver?.written(msg);
       case 'chunkSynced':
         return this.receiver?.synced(msg);
       case 'connectionLost':
-        return void this.stop('connection lost');
+        return void this.stop(CONNECTION_CLOSED);
       case 'frame':
         switch (msg.m.type) {
           case T.CHUNK_DATA:
@@ -109,30 +118,44 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       return reject(ErrorCode.UPLOAD_REJECTED, typeof decision === 'string' ? decision : 'upload rejected by the server');
     }
     if (this.isStopped) return void (await slot.discard());
-    this.slot = slot;
-    this.startedMs = this.ctx.clock.now();
     const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;
+    this.startReceiving(m, slot, chunkSize, lz4 ? m.compression : Compression.NONE, undefined);
+    this.conn.sink.send([
+      encodeControl({ type: T.UPLOAD_ACCEPT, transferId: m.transferId, compression: this.compression, chunkSize, window: limits.window }),
+    ]);
+  }
+
+  /** A parked upload continues on this connection: only the missing chunks are asked for. */
+  private onResume(r: ResumeRequest, parked: ParkedUpload): void {
+    const m = parked.request;
+    const received = new ChunkBitmap(Math.ceil(m.fileSize / parked.chunkSize), parked.received);
+    this.startReceiving(m, parked.slot, parked.chunkSize, parked.compression, received);
+    const missing = received.complement();
+    this.conn.sink.send([
+      encodeControl({ type: T.RESUME_RESPONSE, transferId: r.transferId, status: ResumeStatus.RESUMABLE, totalChunks: received.size, receivedCount: received.count(), missing: missing.bytes }),
+    ]);
+  }
+
+  private startReceiving(m: UploadRequest, slot: UploadSlot, chunkSize: number, compression: number, received: ChunkBitmap | undefined): void {
+    this.request = m;
+    this.slot = slot;
+    this.chunkSize = chunkSize;
+    this.compression = compression;
+    this.startedMs = this.ctx.clock.now();
     this.receiver = new ChunkReceiver({
       transferId: m.transferId,
       fd: slot.fd,
       fileSize: m.fileSize,
       chunkSize,
+      ...(received ? { received } : {}),
       sink: this.conn.sink,
       workers: this.ctx.workers,
+      // A resumed upload hashes its kept prefix again from the file.
       hash: this.ctx.workers.hashFile(slot.fd),
       deliver: (event) => this.tell(event),
       onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: m.transferId, direction: 'upload', bytes, total: m.fileSize }),
       onFailed: (error) => this.fail(error),
     });
-    this.conn.sink.send([
-      encodeControl({
-        type: T.UPLOAD_ACCEPT,
-        transferId: m.transferId,
-        compression: lz4 ? m.compression : Compression.NONE,
-        chunkSize,
-        window: limits.window,
-      }),
-    ]);
   }
 
   private async onComplete(c: UploadComplete): Promise<void> {
@@ -178,10 +201,23 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     else if (msg.kind === 'chunkWritten') this.receiver?.written(msg);
   }
 
-  protected override async onStop(): Promise<void> {
+  protected override async onStop(reason: unknown): Promise<void> {
     this.receiver?.stop();
     await this.receiver?.idle();
-    if (!this.finished && this.slot) await this.slot.discard();
+    if (this.finished || !this.slot) return;
+    if (reason === CONNECTION_CLOSED && this.receiver && this.request) {
+      // The client may come back: keep what is durable for a RESUME_REQUEST.
+      this.slot.detachName();
+      this.ctx.parked.park(this.transferId, {
+        request: this.request,
+        slot: this.slot,
+        chunkSize: this.chunkSize,
+        compression: this.compression,
+        received: Buffer.from(this.receiver.received.bytes),
+      });
+      return;
+    }
+    await this.slot.discard();
   }
 }
 

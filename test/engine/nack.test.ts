@@ -25,7 +25,8 @@ test.after(async () => {
 
 /** A server, a proxy in front of it, and a client connected through the proxy. */
 async function throughProxy(body: (p: Pair, proxy: FaultProxy, client: FileTransferClient) => Promise<void>, clientOpts = {}): Promise<void> {
-  const p = await startPair({ pool, noConnect: true });
+  // A cut upload waits for a resume for the resume TTL; short here so its clean-up is observable.
+  const p = await startPair({ pool, noConnect: true, server: { resumeTtlMs: 300 } });
   const proxy = new FaultProxy(p.addr);
   try {
     const addr = await proxy.start();
@@ -147,7 +148,7 @@ test('download: a chunk corrupted every time fails with -720; no partial file', 
   });
 });
 
-test('connection cut mid-upload: the upload fails, nothing appears under its name, server cleans up', async () => {
+test('connection cut mid-upload: the upload fails, nothing appears under its name, server cleans up after the resume TTL', async () => {
   await throughProxy(async (p, proxy, client) => {
     const local = join(p.work, 'cut.src');
     const sha = await writeRandomFile(local, 3 * MiB);
