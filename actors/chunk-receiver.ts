@@ -32,6 +32,8 @@ export interface ChunkReceiverOptions {
   hash: HashStream;
   syncEveryBytes?: number;
   deliver: (event: ChunkWritten | ChunkSynced) => void;
+  /** After each periodic sync: the chunks that sync made durable (to checkpoint). */
+  onDurable?: (durable: ChunkBitmap) => void;
   onProgress?: (bytes: number, chunks: number) => void;
   onFailed: (error: FtsError) => void;
 }
@@ -49,6 +51,8 @@ const WRITE_BATCH = 16;
 export interface ChunkSynced {
   kind: 'chunkSynced';
   error?: FtsError;
+  /** The chunks written before the sync began: durable once it succeeded. */
+  durable?: ChunkBitmap;
 }
 
 export class ChunkReceiver {
@@ -194,8 +198,9 @@ export class ChunkReceiver {
 
   synced(event: ChunkSynced): void {
     this.syncing = false;
-    if (event.error) this.fail(event.error);
-    else this.maybeSync();
+    if (event.error) return this.fail(event.error);
+    if (event.durable && !this.stopped) this.o.onDurable?.(event.durable);
+    this.maybeSync();
   }
 
   /** Every chunk is in; resolves with the file's SHA-256 (hex). */
@@ -244,8 +249,9 @@ export class ChunkReceiver {
     if (this.syncing || this.stopped || this.unsyncedBytes < every) return;
     this.syncing = true;
     this.unsyncedBytes = 0;
+    const durable = new ChunkBitmap(this.totalChunks, this.received.bytes);
     this.track(this.o.workers.syncFile(this.o.fd).then(
-      () => this.o.deliver({ kind: 'chunkSynced' }),
+      () => this.o.deliver({ kind: 'chunkSynced', durable }),
       (error: unknown) => this.o.deliver({ kind: 'chunkSynced', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_WRITE_ERROR, String(error)) }),
     ));
   }

@@ -9,17 +9,35 @@ import type { ParkedUpload, ParkedUploads } from '../actors/server/ports.js';
 
 export class ParkedUploadRegistry implements ParkedUploads {
   private readonly entries = new Map<string, { upload: ParkedUpload; timer: TimerHandle }>();
+  private readonly corrupted = new Map<string, TimerHandle>();
+  private closed = false;
 
   constructor(
     private readonly clock: Clock,
     private readonly ttlMs: number,
   ) {}
 
-  park(transferId: string, upload: Omit<ParkedUpload, 'parkedAtMs' | 'expired'>): void {
+  park(transferId: string, upload: Omit<ParkedUpload, 'parkedAtMs' | 'expired'>, parkedAtMs = this.clock.now()): void {
+    if (this.closed) {
+      // The server is stopping: the file and its checkpoint stay for the next start.
+      void upload.slot.close();
+      return;
+    }
     this.entries.get(transferId)?.timer.cancel();
-    const parked: ParkedUpload = { ...upload, parkedAtMs: this.clock.now(), expired: false };
-    const timer = this.clock.setTimeout(() => this.expire(transferId), this.ttlMs);
+    const parked: ParkedUpload = { ...upload, parkedAtMs, expired: false };
+    const left = Math.max(0, parkedAtMs + this.ttlMs - this.clock.now());
+    const timer = this.clock.setTimeout(() => this.expire(transferId), left);
     this.entries.set(transferId, { upload: parked, timer });
+  }
+
+  /** Remembers, for one TTL, a transfer whose checkpoint was unreadable at start-up. */
+  markCorrupted(transferId: string): void {
+    this.corrupted.get(transferId)?.cancel();
+    this.corrupted.set(transferId, this.clock.setTimeout(() => this.corrupted.delete(transferId), this.ttlMs));
+  }
+
+  isCorrupted(transferId: string): boolean {
+    return this.corrupted.has(transferId);
   }
 
   take(transferId: string): ParkedUpload | undefined {
@@ -46,11 +64,15 @@ export class ParkedUploadRegistry implements ParkedUploads {
     entry.timer = this.clock.setTimeout(() => this.entries.delete(transferId), this.ttlMs);
   }
 
-  /** Server stop: every parked upload's temporary file goes. */
+  /** Server stop: parked uploads' files are closed; they and their checkpoints stay for the next start. */
   async clear(): Promise<void> {
+    this.closed = true;
     const all = [...this.entries.values()];
     this.entries.clear();
     for (const e of all) e.timer.cancel();
-    await Promise.all(all.map((e) => e.upload.slot.discard()));
+    for (const t of this.corrupted.values()) t.cancel();
+    this.corrupted.clear();
+    // Parked uploads keep their files and checkpoints: a restarted server resumes them.
+    await Promise.all(all.map((e) => e.upload.slot.close()));
   }
 }

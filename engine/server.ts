@@ -18,6 +18,7 @@ import { Defaults, OUR_CAPABILITIES, MessageType } from '../protocol/constants.j
 import { encodeControl } from '../protocol/codec.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { NIL_UUID } from '../protocol/uuid.js';
+import type { UploadRequest } from '../protocol/messages/types.js';
 import { WorkerPool } from '../workers/pool.js';
 import { Storage } from './storage.js';
 import { pipeSocket, SocketSink } from './transport.js';
@@ -73,6 +74,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
   private readonly connections = new Set<ServerConnectionActor>();
   private readonly sockets = new Set<Socket>();
   private readonly refused = new Set<Socket>();
+  private readonly closing = new Set<Promise<void>>();
   private server: Server | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -128,6 +130,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
   /** Creates the storage folder and listens; resolves with the bound address. */
   async start(): Promise<ServerAddress> {
     await this.storage.init();
+    await this.recoverUploads();
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolveListen, reject) => {
@@ -140,6 +143,28 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     server.on('error', (err) => this.emit('error', err));
     const address = server.address() as AddressInfo;
     return { host: address.address, port: address.port };
+  }
+
+  /** Uploads checkpointed by an earlier run wait for their clients' RESUME_REQUEST. */
+  private async recoverUploads(): Promise<void> {
+    const { recovered, corrupted } = await this.storage.recoverUploads();
+    for (const id of corrupted) this.parked.markCorrupted(id);
+    for (const c of recovered) {
+      const slot = await this.storage.adoptUpload(c);
+      const request: UploadRequest = {
+        type: MessageType.UPLOAD_REQUEST,
+        transferId: c.transferId,
+        filename: c.filename,
+        fileSize: c.fileSize,
+        sha256: Buffer.from(c.sha256, 'hex'),
+        chunkSize: c.chunkSize,
+        chunkCount: Math.ceil(c.fileSize / c.chunkSize),
+        compression: c.compression,
+        options: c.options,
+        modifiedMs: c.modifiedMs,
+      };
+      this.parked.park(c.transferId, { request, slot, chunkSize: c.chunkSize, compression: c.compression, received: Buffer.from(c.received, 'base64') }, c.savedMs);
+    }
   }
 
   get address(): ServerAddress | undefined {
@@ -173,9 +198,13 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     const actor = new ServerConnectionActor(this.ctx, sink, remote, this);
     this.connections.add(actor);
     const stop = actor.stop.bind(actor);
-    actor.stop = async (reason?: unknown) => {
+    actor.stop = (reason?: unknown) => {
       this.connections.delete(actor);
-      await stop(reason);
+      const stopped = stop(reason);
+      // stop() must wait for connections already closing: their uploads park as they stop.
+      this.closing.add(stopped);
+      void stopped.finally(() => this.closing.delete(stopped));
+      return stopped;
     };
     const { resume } = pipeSocket(
       socket,
@@ -212,6 +241,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       }, 2_000);
       await closed;
       clearTimeout(deadline);
+      await Promise.all([...this.closing]);
       await this.parked.clear();
       if (this.ownsPool) await this.pool.close();
     })();

@@ -12,7 +12,8 @@ import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
-import type { ReadableFile, ServerStorage, StoredFile, UploadReservation, UploadSlot } from '../actors/server/ports.js';
+import type { ReadableFile, ServerStorage, StoredFile, UploadCheckpoint, UploadReservation, UploadSlot } from '../actors/server/ports.js';
+import { loadCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { SortBy, SortOrder } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { filenameProblem } from '../protocol/filename.js';
@@ -61,7 +62,7 @@ export class Storage implements ServerStorage {
     this.reserve = opts.reserveBytes ?? 0;
   }
 
-  /** Creates the folders and loads the index; temporary files nobody owns are removed. */
+  /** Creates the folders and loads the index; `recoverUploads` then deals with the temporary files. */
   async init(): Promise<void> {
     await mkdir(this.tmpDir, { recursive: true });
     try {
@@ -70,7 +71,6 @@ export class Storage implements ServerStorage {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.index = new Map(); // unreadable: rebuilt by rehashing
     }
-    for (const name of await readdir(this.tmpDir)) await rm(join(this.tmpDir, name), { force: true });
   }
 
   async exists(name: string): Promise<boolean> {
@@ -97,46 +97,105 @@ export class Storage implements ServerStorage {
       this.release(r.name, r.size);
       throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot create a temporary file: ${(err as Error).message}`, { cause: err });
     }
+    return this.slot(r.name, r.size, r.transferId, handle, true);
+  }
+
+  /** A slot over the temporary file of an upload recovered from its checkpoint. */
+  async adoptUpload(c: UploadCheckpoint): Promise<UploadSlot> {
+    const handle = await open(join(this.tmpDir, `${c.transferId}.part`), fsc.O_RDWR);
+    this.reservedBytes += c.fileSize;
+    return this.slot(c.filename, c.fileSize, c.transferId, handle, false);
+  }
+
+  private slot(name: string, size: number, transferId: string, handle: FileHandle, holdsName: boolean): UploadSlot {
+    const tempPath = join(this.tmpDir, `${transferId}.part`);
+    const checkpointPath = join(this.tmpDir, `${transferId}.ckpt`);
     let settled = false;
-    let nameHeld = true;
-    const settle = async () => {
+    let nameHeld = holdsName;
+    const settle = () => {
       if (settled) return false;
       settled = true;
-      this.release(nameHeld ? r.name : undefined, r.size);
+      this.release(nameHeld ? name : undefined, size);
       return true;
     };
+    let checkpointing: Promise<void> = Promise.resolve();
     return {
       fd: handle.fd,
       tempPath,
       commit: async (sha256, modifiedMs) => {
-        await settle();
+        settle();
         try {
+          await checkpointing.catch(() => undefined);
           await handle.datasync();
           await handle.close();
-          const finalPath = this.pathOf(r.name);
+          const finalPath = this.pathOf(name);
           await rename(tempPath, finalPath);
+          await removeCheckpoint(checkpointPath);
           if (modifiedMs !== undefined) await utimes(finalPath, new Date(), new Date(modifiedMs));
           const st = await stat(finalPath);
           const entry: IndexEntry = { size: st.size, sha256, createdMs: Date.now(), modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs };
-          this.index.set(r.name, entry);
+          this.index.set(name, entry);
           await this.saveIndex();
-          return { name: r.name, ...entry };
+          return { name, ...entry };
         } catch (err) {
           await rm(tempPath, { force: true });
-          throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot store "${r.name}": ${(err as Error).message}`, { cause: err });
+          await removeCheckpoint(checkpointPath);
+          throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot store "${name}": ${(err as Error).message}`, { cause: err });
         }
       },
       discard: async () => {
-        if (!(await settle())) return;
+        if (!settle()) return;
+        await checkpointing.catch(() => undefined);
         await handle.close().catch(() => undefined);
         await rm(tempPath, { force: true });
+        await removeCheckpoint(checkpointPath);
       },
       detachName: () => {
         if (!nameHeld || settled) return;
         nameHeld = false;
-        if (this.active.get(r.name) === r.size) this.active.delete(r.name);
+        if (this.active.get(name) === size) this.active.delete(name);
+      },
+      checkpoint: (state) => {
+        // One write at a time, in order; a later checkpoint supersedes an earlier one.
+        checkpointing = checkpointing.catch(() => undefined).then(() => (settled ? undefined : writeCheckpoint(checkpointPath, state)));
+        return checkpointing;
+      },
+      close: async () => {
+        if (!settle()) return;
+        await checkpointing.catch(() => undefined);
+        await handle.close().catch(() => undefined);
       },
     };
+  }
+
+  /**
+   * Start-up: uploads with a valid checkpoint are returned to be parked for a
+   * resume; a corrupted checkpoint is reported (STATE_CORRUPTED) and its files
+   * removed; temporary files without a checkpoint are orphans and removed.
+   */
+  async recoverUploads(): Promise<{ recovered: UploadCheckpoint[]; corrupted: string[] }> {
+    const recovered: UploadCheckpoint[] = [];
+    const corrupted: string[] = [];
+    const names = await readdir(this.tmpDir);
+    const ids = new Set(names.filter((n) => n.endsWith('.part') || n.endsWith('.ckpt')).map((n) => n.replace(/\.(part|ckpt)$/, '')));
+    for (const n of names) if (n.endsWith('.tmp')) await rm(join(this.tmpDir, n), { force: true });
+    for (const id of ids) {
+      const part = join(this.tmpDir, `${id}.part`);
+      const ckpt = join(this.tmpDir, `${id}.ckpt`);
+      if (!names.includes(`${id}.ckpt`)) {
+        await rm(part, { force: true });
+        continue;
+      }
+      const loaded = await loadCheckpoint(ckpt, part);
+      if (loaded.ok && loaded.body.transferId === id) {
+        recovered.push(loaded.body);
+      } else {
+        corrupted.push(id);
+        await rm(part, { force: true });
+        await removeCheckpoint(ckpt);
+      }
+    }
+    return { recovered, corrupted };
   }
 
   async openForRead(name: string): Promise<ReadableFile | undefined> {

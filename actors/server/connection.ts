@@ -233,6 +233,8 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
       return;
     }
     if (m.direction !== TransferDirection.UPLOAD) return this.protocolFailure(`RESUME_REQUEST direction ${m.direction}`);
+    // A checkpoint found unreadable at start-up: never resumed into a wrong file.
+    if (this.ctx.parked.isCorrupted(m.transferId)) return answer(ResumeStatus.STATE_CORRUPTED);
     const parked = this.ctx.parked.peek(m.transferId);
     if (!parked || parked.request.filename !== m.filename) return answer(ResumeStatus.NOT_FOUND);
     // §8.15: past the TTL, EXPIRED while the server still knows the transfer.

@@ -42,6 +42,31 @@ export interface UploadSlot {
    * of quota stay.
    */
   detachName(): void;
+  /**
+   * Records, atomically, which chunks are durable in the temporary file, so
+   * the upload survives a server restart. The caller has synced them first.
+   */
+  checkpoint(state: UploadCheckpoint): Promise<void>;
+  /** Closes the temporary file and keeps it with its checkpoint (server stop: resumed after a restart). */
+  close(): Promise<void>;
+}
+
+/** What a durable checkpoint holds: enough to rebuild the upload's request and its received chunks. */
+export interface UploadCheckpoint {
+  version: 1;
+  transferId: string;
+  filename: string;
+  fileSize: number;
+  /** Hex; all zeros when the client sends the hash at UPLOAD_COMPLETE. */
+  sha256: string;
+  chunkSize: number;
+  compression: number;
+  options: number;
+  modifiedMs: number;
+  /** Base64 bitmap of the chunks durable in the temporary file. */
+  received: string;
+  createdMs: number;
+  savedMs: number;
 }
 
 /** An upload whose connection was lost, kept so a RESUME_REQUEST can continue it (§4 Resume). */
@@ -58,10 +83,13 @@ export interface ParkedUpload {
 }
 
 export interface ParkedUploads {
-  park(transferId: string, upload: Omit<ParkedUpload, 'parkedAtMs' | 'expired'>): void;
+  /** `parkedAtMs` defaults to now; a recovered upload passes its checkpoint's time so its TTL runs on. */
+  park(transferId: string, upload: Omit<ParkedUpload, 'parkedAtMs' | 'expired'>, parkedAtMs?: number): void;
   /** Removes and returns it, to resume it. */
   take(transferId: string): ParkedUpload | undefined;
   peek(transferId: string): ParkedUpload | undefined;
+  /** A transfer whose checkpoint was found corrupted at start-up: answered STATE_CORRUPTED. */
+  isCorrupted(transferId: string): boolean;
 }
 
 export interface UploadReservation {

@@ -120,6 +120,8 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     if (this.isStopped) return void (await slot.discard());
     const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;
     this.startReceiving(m, slot, chunkSize, lz4 ? m.compression : Compression.NONE, undefined);
+    // A first checkpoint at once: an upload interrupted before its first sync still resumes (from zero).
+    void this.checkpoint(new ChunkBitmap(this.receiver!.totalChunks));
     this.conn.sink.send([
       encodeControl({ type: T.UPLOAD_ACCEPT, transferId: m.transferId, compression: this.compression, chunkSize, window: limits.window }),
     ]);
@@ -134,6 +136,31 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     this.conn.sink.send([
       encodeControl({ type: T.RESUME_RESPONSE, transferId: r.transferId, status: ResumeStatus.RESUMABLE, totalChunks: received.size, receivedCount: received.count(), missing: missing.bytes }),
     ]);
+  }
+
+  /** Records the durable chunks in the slot's checkpoint; a failed write only costs resumability. */
+  private async checkpoint(durable: ChunkBitmap): Promise<void> {
+    const m = this.request;
+    if (!m || !this.slot) return;
+    const now = this.ctx.clock.now();
+    try {
+      await this.slot.checkpoint({
+        version: 1,
+        transferId: m.transferId,
+        filename: m.filename,
+        fileSize: m.fileSize,
+        sha256: m.sha256.toString('hex'),
+        chunkSize: this.chunkSize,
+        compression: this.compression,
+        options: m.options,
+        modifiedMs: m.modifiedMs,
+        received: durable.bytes.toString('base64'),
+        createdMs: this.startedMs || now,
+        savedMs: now,
+      });
+    } catch (err) {
+      this.ctx.events.transferFailed({ clientId: this.conn.clientId, transferId: this.transferId, error: new FtsError(ErrorCode.STORAGE_ERROR, `checkpoint not written: ${(err as Error).message}`, { cause: err }) });
+    }
   }
 
   private startReceiving(m: UploadRequest, slot: UploadSlot, chunkSize: number, compression: number, received: ChunkBitmap | undefined): void {
@@ -153,6 +180,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       // A resumed upload hashes its kept prefix again from the file.
       hash: this.ctx.workers.hashFile(slot.fd),
       deliver: (event) => this.tell(event),
+      onDurable: (durable) => void this.checkpoint(durable),
       onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: m.transferId, direction: 'upload', bytes, total: m.fileSize }),
       onFailed: (error) => this.fail(error),
     });
@@ -206,8 +234,15 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     await this.receiver?.idle();
     if (this.finished || !this.slot) return;
     if (reason === CONNECTION_CLOSED && this.receiver && this.request) {
-      // The client may come back: keep what is durable for a RESUME_REQUEST.
+      // The client may come back: make what was written durable, checkpoint
+      // it (so even a server restart can resume it), and keep it for a RESUME_REQUEST.
       this.slot.detachName();
+      try {
+        await this.ctx.workers.syncFile(this.slot.fd);
+        await this.checkpoint(this.receiver.received);
+      } catch {
+        // Unsynced: the checkpoint already on disk names less, which is still true.
+      }
       this.ctx.parked.park(this.transferId, {
         request: this.request,
         slot: this.slot,
