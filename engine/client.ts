@@ -12,7 +12,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ClientConnectionActor } from '../actors/client/connection.js';
 import { ClientDownloadActor } from '../actors/client/download.js';
-import type { ClientTransferContext, TransferProgress, TransferResult } from '../actors/client/ports.js';
+import type { ClientTransferContext, TransferProgress, TransferResult, TransferResumed } from '../actors/client/ports.js';
 import { ClientUploadActor } from '../actors/client/upload.js';
 import { systemClock, type Clock } from '../actors/ports.js';
 import { Compression, Defaults, DisconnectReason, MessageType as T, OUR_CAPABILITIES, PROTOCOL_VERSION, SortBy, SortOrder } from '../protocol/constants.js';
@@ -27,7 +27,7 @@ import { WorkerPool } from '../workers/pool.js';
 import { pipeSocket, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
 
-export type { TransferProgress, TransferResult };
+export type { TransferProgress, TransferResult, TransferResumed };
 export type CompressionOption = 'none' | 'always' | 'adaptive';
 
 export interface ClientOptions {
@@ -106,7 +106,8 @@ const COMPRESSION: Record<CompressionOption, number> = { none: Compression.NONE,
 /**
  * Events: `connected` (ServerInfo), `disconnected` ({ reason, error }),
  * `reconnecting` ({ attempt, delayMs }), `reconnected` (ServerInfo),
- * `reconnectFailed` ({ attempts, error }), `progress` (TransferProgress).
+ * `reconnectFailed` ({ attempts, error }), `transferResumed` (TransferResumed:
+ * the server's answer to a transfer's RESUME_REQUEST), `progress` (TransferProgress).
  */
 export class FileTransferClient extends EventEmitter {
   private readonly opts: ClientOptions;
@@ -451,6 +452,7 @@ export class FileTransferClient extends EventEmitter {
         options.onProgress?.(p);
         this.emit('progress', p);
       },
+      resumed: (r) => this.emit('transferResumed', r),
     };
   }
 

@@ -46,6 +46,8 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** How long an upload whose connection was lost waits for a resume. Default 24 h. */
   resumeTtlMs?: number;
+  /** Upload bytes between two syncs of the temporary file and checkpoints. Default 64 MiB. */
+  checkpointEveryBytes?: number;
   /** Accept or refuse uploads: true accepts, false or a reason refuses (-713). */
   onUploadRequest?: (info: UploadRequestInfo) => Decision | Promise<Decision>;
   /** Accept or refuse downloads: true accepts, false or a reason refuses (-747). */
@@ -97,6 +99,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       capabilities: OUR_CAPABILITIES,
       idleTimeoutMs: opts.idleTimeoutMs ?? Defaults.SERVER_IDLE_MS,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS,
+      checkpointEveryBytes: opts.checkpointEveryBytes ?? 64 * 1024 * 1024,
     };
     if (maxChunkSize < Defaults.MIN_CHUNK_SIZE || maxChunkSize > Defaults.MAX_CHUNK_SIZE) {
       throw new FtsError(ErrorCode.CONFIG_CHUNK_SIZE_ERROR, `maxChunkSize must be within ${Defaults.MIN_CHUNK_SIZE}..${Defaults.MAX_CHUNK_SIZE}`);

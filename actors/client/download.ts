@@ -13,7 +13,7 @@ import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import type { ChunkData, DownloadAccept, DownloadComplete, DownloadReject, ErrorMessage, ResumeResponse } from '../../protocol/messages/types.js';
 import { ChunkBitmap } from '../../protocol/bitmap.js';
-import { resumeFailure, type ResumeFailurePolicy } from './resume.js';
+import { resumeFailure, resumeStatusName, type ResumeFailurePolicy } from './resume.js';
 import type { ClientTransferContext, TransferResult } from './ports.js';
 
 export interface DownloadSpec {
@@ -201,6 +201,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   private async onResumeResponse(m: ResumeResponse): Promise<void> {
     this.timer?.cancel();
     if (this.receiver || !this.accept || !this.written) return;
+    this.ctx.resumed({ transferId: this.transferId, direction: 'download', status: resumeStatusName(m.status), chunksKept: this.written.count(), totalChunks: m.totalChunks });
     if (m.status === ResumeStatus.RESUMABLE) {
       // The hash task reads the kept prefix again from the file; nothing is fetched twice.
       this.startReceiving(this.written);

@@ -9,6 +9,17 @@ export interface ClientTransferContext {
   capabilities: number;
   requestTimeoutMs: number;
   progress(info: TransferProgress): void;
+  /** The server's answer to a RESUME_REQUEST after a reconnection. */
+  resumed(info: TransferResumed): void;
+}
+
+export interface TransferResumed {
+  transferId: string;
+  direction: 'upload' | 'download';
+  status: import('./resume.js').ResumeStatusName;
+  /** Chunks the receiver already holds durably: not sent again. */
+  chunksKept: number;
+  totalChunks: number;
 }
 
 export interface TransferProgress {

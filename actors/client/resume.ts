@@ -19,3 +19,10 @@ export function resumeFailure(status: number, transferId: string): FtsError {
       return new FtsError(ErrorCode.RESUME_STATE_INVALID, `unknown resume status ${status}`, { transferId });
   }
 }
+
+const NAMES = ['resumable', 'not_found', 'file_changed', 'state_corrupted', 'expired'] as const;
+export type ResumeStatusName = (typeof NAMES)[number] | 'unknown';
+
+export function resumeStatusName(status: number): ResumeStatusName {
+  return NAMES[status] ?? 'unknown';
+}

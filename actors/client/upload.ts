@@ -12,7 +12,7 @@ import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import type { ChunkAck, ChunkNack, ErrorMessage, ResumeResponse, UploadAccept, UploadReject, UploadVerify } from '../../protocol/messages/types.js';
 import { ChunkBitmap } from '../../protocol/bitmap.js';
-import { resumeFailure, type ResumeFailurePolicy } from './resume.js';
+import { resumeFailure, resumeStatusName, type ResumeFailurePolicy } from './resume.js';
 import { modeOf } from '../server/download.js';
 import type { ClientTransferContext, TransferResult } from './ports.js';
 
@@ -240,6 +240,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private onResumeResponse(m: ResumeResponse): void | Promise<void> {
     this.timer?.cancel();
     if (this.sender || !this.acked) return;
+    this.ctx.resumed({ transferId: this.transferId, direction: 'upload', status: resumeStatusName(m.status), chunksKept: m.receivedCount, totalChunks: m.totalChunks });
     if (m.status === ResumeStatus.RESUMABLE) {
       const missing = new ChunkBitmap(this.acked.size, m.missing);
       this.startSending([...missing.indices()]);

@@ -12,6 +12,8 @@ export interface ServerLimits {
   capabilities: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  /** Upload bytes between two syncs + checkpoints. */
+  checkpointEveryBytes: number;
 }
 
 export interface StoredFile {

@@ -181,6 +181,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       hash: this.ctx.workers.hashFile(slot.fd),
       deliver: (event) => this.tell(event),
       onDurable: (durable) => void this.checkpoint(durable),
+      syncEveryBytes: this.ctx.limits.checkpointEveryBytes,
       onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: m.transferId, direction: 'upload', bytes, total: m.fileSize }),
       onFailed: (error) => this.fail(error),
     });

@@ -1,0 +1,100 @@
+/**
+ * Process faults for real: the server process is killed with SIGKILL in the
+ * middle of an upload and started again on the same storage folder; the
+ * client reconnects and the upload resumes from the server's durable
+ * checkpoint, sending again only what was not checkpointed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FileTransferClient, type TransferResumed } from '../../engine/client.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { listDir, sha256File, tempDir, within, writeRandomFile } from '../helpers/fixtures.js';
+
+const test = suite('engine: server killed mid-upload');
+const MiB = 1024 * 1024;
+const CHILD = join(import.meta.dirname, '..', 'helpers', 'server-child.ts');
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+async function startChild(root: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await within(
+    new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        if (out.includes('listening')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+    }),
+    20_000,
+    'server child start',
+  );
+  return child;
+}
+
+test('SIGKILL of the server mid-upload, restart on the same root: the upload resumes and ends verified', async () => {
+  const root = await tempDir('fts-crash-root-');
+  const work = await tempDir('fts-crash-work-');
+  const pool = new WorkerPool({ threads: 1 });
+  const port = await freePort();
+  let child = await startChild(root.path, port);
+  const client = new FileTransferClient({ pool, reconnect: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: 40, jitter: 0 } });
+  try {
+    const size = 48 * MiB;
+    const local = join(work.path, 'big.src');
+    const sha = await writeRandomFile(local, size);
+    await client.connect({ host: '127.0.0.1', port });
+    let killed = false;
+    let restarted: Promise<ChildProcess> | undefined;
+    const reconnects: number[] = [];
+    client.on('reconnected', () => reconnects.push(Date.now()));
+    const resumes: TransferResumed[] = [];
+    client.on('transferResumed', (r: TransferResumed) => resumes.push(r));
+    const upload = client.uploadFile(local, 'big.bin', {
+      onProgress: (p) => {
+        // Kill once a good part is acknowledged, so a checkpoint names real chunks.
+        if (!killed && p.bytes >= size / 2) {
+          killed = true;
+          child.kill('SIGKILL');
+          restarted = once(child, 'exit').then(() => startChild(root.path, port));
+        }
+      },
+    });
+    const result = await within(upload, 60_000, 'upload across a server crash');
+    assert.ok(killed, 'the server was killed');
+    child = await restarted!;
+    assert.ok(result.verified);
+    assert.is(result.sha256, sha);
+    assert.is(await sha256File(join(root.path, 'big.bin')), sha);
+    assert.ok(reconnects.length >= 1, 'the client reconnected');
+    // Resumed from the restarted server's checkpoint, not restarted: the
+    // server answered RESUMABLE and kept chunks, and less than a second
+    // whole file went on the wire.
+    assert.ok(resumes.length >= 1, 'a RESUME_RESPONSE was received');
+    assert.is(resumes.at(-1)!.status, 'resumable');
+    assert.ok(resumes.at(-1)!.chunksKept > 0, `chunks kept: ${resumes.at(-1)!.chunksKept}`);
+    assert.ok(result.bytesOnWire < 2 * size, `bytes on the wire ${result.bytesOnWire} for a ${size}-byte file`);
+    assert.equal((await listDir(join(root.path, '.fts', 'tmp'))).filter((n) => !n.endsWith('.tmp')), []);
+  } finally {
+    await client.disconnect({ timeoutMs: 1000 }).catch(() => undefined);
+    child.kill('SIGKILL');
+    await pool.close();
+    await root.remove();
+    await work.remove();
+  }
+});
+
+test.run();
