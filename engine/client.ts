@@ -19,10 +19,12 @@ import { Compression, Defaults, DisconnectReason, MessageType as T, OUR_CAPABILI
 import { encodeControl } from '../protocol/codec.js';
 import { ErrorCode, FtsError, isFtsError } from '../protocol/errors.js';
 import { validateFilename } from '../protocol/filename.js';
-import type { ConnectAck, Disconnect, ListEntry } from '../protocol/messages/types.js';
+import type { ConnectAck, Disconnect, DownloadAccept, ListEntry } from '../protocol/messages/types.js';
 import { newUuid } from '../protocol/uuid.js';
 import type { ResumeFailurePolicy } from '../actors/client/resume.js';
 import { DEFAULT_RECONNECT_POLICY, reconnectDelay, type ReconnectPolicy } from './reconnect.js';
+import { ClientStateStore, defaultStateDir, type DownloadRecord, type TransferRecord, type UploadRecord } from './client-state.js';
+import type { ChunkBitmap } from '../protocol/bitmap.js';
 import { WorkerPool } from '../workers/pool.js';
 import { pipeSocket, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
@@ -53,6 +55,14 @@ export interface ClientOptions {
   clock?: Clock;
   /** Random numbers for the backoff jitter (tests). */
   random?: () => number;
+  /**
+   * Folder of the records that let an interrupted transfer resume when run
+   * again after this process died; `false` keeps no state. Default
+   * `$XDG_CACHE_HOME/fts/transfers` or `~/.cache/fts/transfers`.
+   */
+  stateDir?: string | false;
+  /** Download bytes between two syncs of the temporary file and updates of its record. Default 64 MiB. */
+  checkpointEveryBytes?: number;
 }
 
 export interface ServerInfo {
@@ -98,6 +108,16 @@ export interface ListResult {
   hasMore: boolean;
 }
 
+/** Failures after which a transfer's client-side record is kept: running it again resumes it. */
+const KEEP_STATE = new Set<number>([
+  ErrorCode.CONNECTION_FAILED,
+  ErrorCode.CONNECTION_TIMEOUT,
+  ErrorCode.CONNECTION_REFUSED,
+  ErrorCode.CONNECTION_LOST,
+  ErrorCode.RECONNECT_FAILED,
+  ErrorCode.TRANSFER_TIMEOUT,
+]);
+
 /** Refusals a retry cannot mend. */
 const PERMANENT = new Set<number>([ErrorCode.PROTOCOL_MISMATCH, ErrorCode.AUTHENTICATION_FAILED, ErrorCode.PROTOCOL_ERROR]);
 
@@ -128,6 +148,7 @@ export class FileTransferClient extends EventEmitter {
   private cancelWait: (() => void) | undefined;
   /** One client id for every connection of this client, so a server can tell a reconnection. */
   private readonly clientId: string;
+  private readonly state: ClientStateStore | undefined;
 
   constructor(opts: ClientOptions = {}) {
     super();
@@ -135,6 +156,7 @@ export class FileTransferClient extends EventEmitter {
     this.clock = opts.clock ?? systemClock;
     this.policy = { ...DEFAULT_RECONNECT_POLICY, ...opts.reconnect };
     this.clientId = opts.clientId ?? newUuid();
+    this.state = opts.stateDir === false ? undefined : new ClientStateStore(opts.stateDir ?? defaultStateDir());
   }
 
   get serverInfo(): ServerInfo | undefined {
@@ -335,7 +357,14 @@ export class FileTransferClient extends EventEmitter {
 
   uploadFile(localPath: string, remoteName?: string, options: UploadOptions = {}): Promise<TransferResult> {
     // Counted from the call, so a disconnect() in the same tick waits for it.
-    const started = this.startUpload(localPath, remoteName, options);
+    const started = this.startUpload(localPath, remoteName, options).catch((err: unknown) => {
+      // The source changed while the upload was interrupted (§8.9): with
+      // 'restart' it is uploaded again as it is now, under a new transfer id.
+      if (isFtsError(err, ErrorCode.RESUME_FILE_CHANGED) && (this.opts.onResumeFailure ?? 'restart') === 'restart') {
+        return this.startUpload(localPath, remoteName, options);
+      }
+      throw err;
+    });
     this.starting.add(started);
     void started.catch(() => undefined).finally(() => this.starting.delete(started));
     return started;
@@ -356,9 +385,35 @@ export class FileTransferClient extends EventEmitter {
       await handle.close();
       throw new FtsError(ErrorCode.FILE_READ_ERROR, `${path} is not a regular file`);
     }
-    const transferId = newUuid();
+    const endpoint = this.endpointKey();
+    const store = this.state;
+    const record = store ? await store.find('upload', endpoint, path, name) : undefined;
+    let resumeFrom: UploadRecord | undefined;
+    if (record) {
+      if (record.size === st.size && record.mtimeMs === st.mtimeMs) resumeFrom = record;
+      else {
+        // The source changed since the earlier run (§8.9: the client detects it by size and time).
+        await store!.remove(record.transferId);
+        if (this.opts.onResumeFailure === 'fail') {
+          await handle.close();
+          throw new FtsError(ErrorCode.RESUME_FILE_CHANGED, `${path} changed since its upload was interrupted`, { transferId: record.transferId });
+        }
+      }
+    }
+    const transferId = resumeFrom?.transferId ?? newUuid();
+    const persist = store ? this.persistence(store) : undefined;
     const actor = new ClientUploadActor(this.transferContext(options), {
       transferId,
+      ...(resumeFrom ? { resumeFrom: { chunkSize: resumeFrom.chunkSize, window: resumeFrom.window, compression: resumeFrom.compression } } : {}),
+      ...(persist
+        ? {
+            persist: {
+              accepted: (a: { chunkSize: number; window: number; compression: number }) =>
+                persist.save({ kind: 'upload', transferId, endpoint, remoteName: name, localPath: path, size: st.size, mtimeMs: st.mtimeMs, ...a, savedMs: Date.now() }),
+              settled: (error: FtsError | undefined) => void persist.settle(transferId, error),
+            },
+          }
+        : {}),
       localPath: path,
       remoteName: name,
       fd: handle.fd,
@@ -378,16 +433,70 @@ export class FileTransferClient extends EventEmitter {
     this.requireConnection();
     const name = validateFilename(remoteName);
     const target = resolve(localPath ?? name);
-    const transferId = newUuid();
+    const endpoint = this.endpointKey();
+    const store = this.state;
+    const record = store ? await store.find('download', endpoint, target, name) : undefined;
+    const transferId = record?.transferId ?? newUuid();
+    const persist = store ? this.persistence(store) : undefined;
+    let saved: DownloadRecord | undefined;
     const actor = new ClientDownloadActor(this.transferContext(options), {
       transferId,
+      ...(record
+        ? {
+            resumeFrom: {
+              accept: {
+                type: T.DOWNLOAD_ACCEPT,
+                transferId,
+                fileSize: record.fileSize,
+                sha256: Buffer.from(record.sha256, 'hex'),
+                compression: record.compression,
+                chunkSize: record.chunkSize,
+                totalChunks: record.totalChunks,
+                modifiedMs: record.modifiedMs,
+              },
+              tempPath: record.tempPath,
+              written: Buffer.from(record.written, 'base64'),
+            },
+          }
+        : {}),
+      ...(this.opts.checkpointEveryBytes !== undefined ? { syncEveryBytes: this.opts.checkpointEveryBytes } : {}),
+      ...(persist
+        ? {
+            persist: {
+              accepted: (a: DownloadAccept, tempPath: string) => {
+                saved = {
+                  kind: 'download',
+                  transferId,
+                  endpoint,
+                  remoteName: name,
+                  localPath: target,
+                  tempPath,
+                  fileSize: a.fileSize,
+                  sha256: a.sha256.toString('hex'),
+                  chunkSize: a.chunkSize,
+                  totalChunks: a.totalChunks,
+                  compression: a.compression,
+                  modifiedMs: a.modifiedMs,
+                  written: '',
+                  savedMs: Date.now(),
+                };
+                persist.save(saved);
+              },
+              durable: (written: ChunkBitmap) => {
+                if (saved) persist.save((saved = { ...saved, written: written.bytes.toString('base64'), savedMs: Date.now() }));
+              },
+              settled: (error: FtsError | undefined) => persist.settle(transferId, error),
+            },
+          }
+        : {}),
       remoteName: name,
       localPath: target,
       chunkSize: this.chunkSize(options),
       window: this.opts.window ?? Defaults.WINDOW,
       compression: COMPRESSION[options.compression ?? this.opts.compression ?? 'adaptive'],
       onResumeFailure: this.opts.onResumeFailure ?? 'restart',
-      openTemp: async () => {
+      openTemp: async (existing?: string) => {
+        if (existing) return { handle: await open(existing, 'r+'), path: existing };
         const path = join(dirname(target), `.${basename(target).slice(0, 200)}.${transferId.slice(0, 8)}.fts-part`);
         return { handle: await open(path, 'w+', 0o644), path };
       },
@@ -434,6 +543,31 @@ export class FileTransferClient extends EventEmitter {
       signal?.removeEventListener('abort', onAbort);
       this.transfers.delete(actor.transferId);
     }
+  }
+
+  private endpointKey(): string {
+    return `${this.endpoint!.host}:${this.endpoint!.port}`;
+  }
+
+  /**
+   * Saves a transfer's record, in order, never blocking the transfer; at its
+   * end removes it, except after a lost connection, so that running the same
+   * transfer again resumes it. `settle` says whether the record (and a
+   * download's temporary file) was kept.
+   */
+  private persistence(store: ClientStateStore): { save(r: TransferRecord): void; settle(id: string, error: FtsError | undefined): boolean } {
+    let chain: Promise<void> = Promise.resolve();
+    const queue = (job: () => Promise<void>) => {
+      chain = chain.then(job).catch((err: unknown) => void this.emit('stateError', err));
+    };
+    return {
+      save: (r) => queue(() => store.save(r)),
+      settle: (id, error) => {
+        const keep = error !== undefined && KEEP_STATE.has(error.code);
+        if (!keep) queue(() => store.remove(id));
+        return keep;
+      },
+    };
   }
 
   private transferContext(options: TransferOptions): ClientTransferContext {

@@ -11,6 +11,21 @@ export class ParkedUploadRegistry implements ParkedUploads {
   private readonly entries = new Map<string, { upload: ParkedUpload; timer: TimerHandle }>();
   private readonly corrupted = new Map<string, TimerHandle>();
   private closed = false;
+  private readonly inProgress = new Map<string, Promise<void>>();
+
+  parking(transferId: string): () => void {
+    let done!: () => void;
+    const p = new Promise<void>((resolve) => (done = resolve));
+    this.inProgress.set(transferId, p);
+    return () => {
+      if (this.inProgress.get(transferId) === p) this.inProgress.delete(transferId);
+      done();
+    };
+  }
+
+  settled(transferId: string): Promise<void> {
+    return this.inProgress.get(transferId) ?? Promise.resolve();
+  }
 
   constructor(
     private readonly clock: Clock,
@@ -23,7 +38,11 @@ export class ParkedUploadRegistry implements ParkedUploads {
       void upload.slot.close();
       return;
     }
-    this.entries.get(transferId)?.timer.cancel();
+    const previous = this.entries.get(transferId);
+    if (previous) {
+      previous.timer.cancel();
+      if (previous.upload.slot !== upload.slot) void previous.upload.slot.close();
+    }
     const parked: ParkedUpload = { ...upload, parkedAtMs, expired: false };
     const left = Math.max(0, parkedAtMs + this.ttlMs - this.clock.now());
     const timer = this.clock.setTimeout(() => this.expire(transferId), left);

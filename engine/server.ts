@@ -110,6 +110,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     this.ctx = {
       limits,
       parked: this.parked,
+      activeUploads: new Map(),
       storage: this.storage,
       workers: poolWorkers(this.pool),
       clock,

@@ -25,8 +25,19 @@ export interface DownloadSpec {
   compression: number;
   /** After a reconnection the server cannot resume: start again, or fail. */
   onResumeFailure: ResumeFailurePolicy;
-  /** Opens the temporary file beside the target. */
-  openTemp: () => Promise<{ handle: FileHandle; path: string }>;
+  /** Opens the temporary file beside the target (an existing one, keeping its data, for `resumeFrom`). */
+  openTemp: (existing?: string) => Promise<{ handle: FileHandle; path: string }>;
+  /** Continue a download an earlier client process began (its record in the state folder). */
+  resumeFrom?: { accept: DownloadAccept; tempPath: string; written: Buffer };
+  /** Bytes between two syncs of the temporary file (then `persist.durable`). */
+  syncEveryBytes?: number;
+  /** Durable client state. */
+  persist?: {
+    accepted(accept: DownloadAccept, tempPath: string): void;
+    durable(written: ChunkBitmap): void;
+    /** Whether the temporary file is kept for a later run. */
+    settled(error: FtsError | undefined): boolean;
+  };
 }
 
 export type ClientDownloadMessage =
@@ -37,6 +48,7 @@ export type ClientDownloadMessage =
   | { kind: 'cancel'; reason: FtsError }
   | { kind: 'connectionLost'; error: FtsError; willReconnect?: boolean }
   | { kind: 'reconnected' }
+  | { kind: 'resumeFromRecord' }
   | { kind: 'frame'; m: ResumeResponse };
 
 export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
@@ -52,6 +64,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   private timer: TimerHandle | undefined;
   private renamed = false;
   private suspended = false;
+  private keepTemp = false;
   /** Chunks written before the connection was lost: kept and never fetched again. */
   private written: ChunkBitmap | undefined;
   private nackedBefore = 0;
@@ -73,6 +86,10 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
 
   start(): void {
     const s = this.spec;
+    if (s.resumeFrom) {
+      this.tell({ kind: 'resumeFromRecord' });
+      return;
+    }
     this.ctx.sink.send([
       encodeControl({ type: T.DOWNLOAD_REQUEST, transferId: s.transferId, filename: s.remoteName, compression: s.compression, chunkSize: s.chunkSize, window: s.window }),
     ]);
@@ -96,6 +113,8 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
         return this.suspend();
       case 'reconnected':
         return this.onReconnected();
+      case 'resumeFromRecord':
+        return this.onResumeFromRecord();
       case 'frame':
         if (msg.m.type === T.RESUME_RESPONSE) return this.onResumeResponse(msg.m);
         return this.onFrame(msg.m);
@@ -134,6 +153,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       const code = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ErrorCode.DISK_FULL : ErrorCode.FILE_WRITE_ERROR;
       return this.cancelWith(new FtsError(code, `cannot create a temporary file beside ${this.spec.localPath}: ${(err as Error).message}`, { transferId: this.transferId, cause: err }));
     }
+    this.spec.persist?.accepted(m, this.temp.path);
     this.startReceiving(undefined);
     if (this.receiver!.totalChunks !== m.totalChunks) {
       return this.cancelWith(new FtsError(ErrorCode.PROTOCOL_ERROR, `DOWNLOAD_ACCEPT: ${m.totalChunks} chunks do not match size ${m.fileSize} / chunk ${m.chunkSize}`, { transferId: this.transferId }));
@@ -153,6 +173,8 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       workers: this.ctx.workers,
       hash: this.ctx.workers.hashFile(fd),
       deliver: (event) => this.tell(event),
+      ...(this.spec.syncEveryBytes !== undefined ? { syncEveryBytes: this.spec.syncEveryBytes } : {}),
+      onDurable: (durable) => this.spec.persist?.durable(durable),
       onProgress: (bytes, chunks) => {
         const elapsed = Math.max(1, this.ctx.clock.now() - this.startedMs);
         this.ctx.progress({ transferId: this.transferId, direction: 'download', bytes, total: m.fileSize, chunks, totalChunks: m.totalChunks, rate: (bytes * 1000) / elapsed });
@@ -173,6 +195,22 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
     this.nackedBefore += receiver.nacked;
     this.wireBefore += receiver.bytesOnWire;
     this.receiver = undefined;
+  }
+
+  /** The temporary file and chunks an earlier process left: resume them as after a reconnection. */
+  private async onResumeFromRecord(): Promise<void> {
+    const earlier = this.spec.resumeFrom!;
+    // Once: if the server cannot resume it, the download starts anew.
+    this.spec.resumeFrom = undefined;
+    try {
+      this.temp = await this.spec.openTemp(earlier.tempPath);
+    } catch {
+      return this.start();
+    }
+    this.accept = earlier.accept;
+    this.written = new ChunkBitmap(earlier.accept.totalChunks, earlier.written);
+    this.suspended = true;
+    this.onReconnected();
   }
 
   /** A new connection: ask for the chunks not yet written (§4 Resume), or ask again. */
@@ -269,6 +307,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   private async finish(error: FtsError | undefined, result?: TransferResult): Promise<void> {
     this.timer?.cancel();
     this.receiver?.stop();
+    if (this.spec.persist?.settled(error)) this.keepTemp = true;
     await this.cleanup();
     if (error) this.reject(error);
     else this.resolve(result!);
@@ -279,7 +318,8 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
     await this.receiver?.idle();
     if (this.temp && !this.renamed) {
       await this.temp.handle.close().catch(() => undefined);
-      await rm(this.temp.path, { force: true });
+      // Kept when the client state folder records it for a later run.
+      if (!this.keepTemp) await rm(this.temp.path, { force: true });
     }
   }
 

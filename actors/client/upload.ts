@@ -4,6 +4,8 @@
  * the hash and once for the chunks, in parallel), the sending pipeline,
  * UPLOAD_COMPLETE with the hash, and the server's UPLOAD_VERIFY.
  */
+import { fstat } from 'node:fs';
+import { promisify } from 'node:util';
 import { Actor } from '../actor.js';
 import { ChunkSender, type ChunkRead } from '../chunk-sender.js';
 import type { TimerHandle } from '../ports.js';
@@ -15,6 +17,8 @@ import { ChunkBitmap } from '../../protocol/bitmap.js';
 import { resumeFailure, resumeStatusName, type ResumeFailurePolicy } from './resume.js';
 import { modeOf } from '../server/download.js';
 import type { ClientTransferContext, TransferResult } from './ports.js';
+
+const fstatAsync = promisify(fstat);
 
 export interface UploadSpec {
   transferId: string;
@@ -29,6 +33,13 @@ export interface UploadSpec {
   preserveTimestamp: boolean;
   /** After a reconnection the server cannot resume: start again, or fail. */
   onResumeFailure: ResumeFailurePolicy;
+  /** Continue an upload an earlier client process began (its record in the state folder). */
+  resumeFrom?: { chunkSize: number; window: number; compression: number };
+  /** Durable client state: the accepted upload, and its end. */
+  persist?: {
+    accepted(a: { chunkSize: number; window: number; compression: number }): void;
+    settled(error: FtsError | undefined): void;
+  };
   /** Closes `fd`; called once nothing uses it any more. */
   close: () => Promise<void>;
 }
@@ -89,6 +100,16 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
 
   start(): void {
     const s = this.spec;
+    const earlier = s.resumeFrom;
+    if (earlier) {
+      // Once: if the server cannot resume it, the upload starts anew.
+      s.resumeFrom = undefined;
+      this.accepted = earlier;
+      this.acked = new ChunkBitmap(Math.ceil(s.size / earlier.chunkSize));
+      this.suspended = true;
+      void this.onReconnected();
+      return;
+    }
     let options = UploadOption.VERIFY_CHECKSUM;
     if (s.overwrite) options |= UploadOption.OVERWRITE;
     if (s.preserveTimestamp) options |= UploadOption.PRESERVE_TIMESTAMP;
@@ -146,6 +167,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
         if (this.sender) return;
         this.accepted = { chunkSize: m.chunkSize, window: Math.max(1, m.window), compression: m.compression };
         this.acked = new ChunkBitmap(Math.ceil(this.spec.size / m.chunkSize));
+        this.spec.persist?.accepted(this.accepted);
         this.startSending(undefined);
         return;
       }
@@ -217,8 +239,17 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   }
 
   /** A new connection: resume from the acknowledged chunks (§4 Resume), or ask again. */
-  private onReconnected(): void {
+  private async onReconnected(): Promise<void> {
     if (!this.suspended) return;
+    // §8.9: the client detects a changed source itself, by size and modification time.
+    try {
+      const st = await fstatAsync(this.spec.fd);
+      if (st.size !== this.spec.size || st.mtimeMs !== this.spec.modifiedMs) {
+        return this.finish(new FtsError(ErrorCode.RESUME_FILE_CHANGED, `${this.spec.localPath} changed while the upload was interrupted`, { transferId: this.transferId }));
+      }
+    } catch (err) {
+      return this.finish(new FtsError(ErrorCode.FILE_READ_ERROR, `${this.spec.localPath}: ${(err as Error).message}`, { transferId: this.transferId, cause: err }));
+    }
     this.suspended = false;
     this.allAcked = false;
     this.completeSent = false;
@@ -294,6 +325,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private async finish(error: FtsError | undefined, result?: TransferResult): Promise<void> {
     this.timer?.cancel();
     this.sender?.stop();
+    this.spec.persist?.settled(error);
     if (error) this.reject(error);
     else this.resolve(result!);
     await this.stop(error ?? 'done');

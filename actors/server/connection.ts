@@ -217,7 +217,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     });
   }
 
-  private onResume(m: ResumeRequest): void {
+  private async onResume(m: ResumeRequest): Promise<void> {
     // §8.16: a bad filename gets ERROR(-748) carrying the transfer id.
     const problem = filenameProblem(m.filename);
     if (problem) return this.sendControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.INVALID_FILENAME, message: `invalid filename: ${problem}` });
@@ -233,6 +233,11 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
       return;
     }
     if (m.direction !== TransferDirection.UPLOAD) return this.protocolFailure(`RESUME_REQUEST direction ${m.direction}`);
+    // The client may be back before the server noticed its old connection
+    // die, or before that upload finished parking: park it now, then wait.
+    const running = this.ctx.activeUploads.get(m.transferId);
+    if (running) await running.stop(CONNECTION_CLOSED);
+    await this.ctx.parked.settled(m.transferId);
     // A checkpoint found unreadable at start-up: never resumed into a wrong file.
     if (this.ctx.parked.isCorrupted(m.transferId)) return answer(ResumeStatus.STATE_CORRUPTED);
     const parked = this.ctx.parked.peek(m.transferId);

@@ -92,6 +92,10 @@ export interface ParkedUploads {
   peek(transferId: string): ParkedUpload | undefined;
   /** A transfer whose checkpoint was found corrupted at start-up: answered STATE_CORRUPTED. */
   isCorrupted(transferId: string): boolean;
+  /** An upload is being parked (syncing, checkpointing); call the result when done. */
+  parking(transferId: string): () => void;
+  /** Resolves once a parking of this transfer in progress, if any, is done. */
+  settled(transferId: string): Promise<void>;
 }
 
 export interface UploadReservation {
@@ -140,6 +144,13 @@ export interface ServerEvents {
 export interface ServerContext {
   limits: ServerLimits;
   parked: ParkedUploads;
+  /**
+   * Uploads running on some connection, by transfer id. A RESUME_REQUEST for
+   * one of them comes from a client that lost that connection before the
+   * server noticed: the old one is parked first (the id, a random UUID, is
+   * the authority).
+   */
+  activeUploads: Map<string, { stop(reason?: unknown): Promise<void> }>;
   storage: ServerStorage;
   workers: ChunkWorkers;
   clock: Clock;

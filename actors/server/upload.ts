@@ -164,6 +164,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
   }
 
   private startReceiving(m: UploadRequest, slot: UploadSlot, chunkSize: number, compression: number, received: ChunkBitmap | undefined): void {
+    this.ctx.activeUploads.set(this.transferId, this);
     this.request = m;
     this.slot = slot;
     this.chunkSize = chunkSize;
@@ -231,13 +232,19 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
   }
 
   protected override async onStop(reason: unknown): Promise<void> {
+    const willPark = reason === CONNECTION_CLOSED && !this.finished && !!this.slot && !!this.receiver && !!this.request;
+    // Marked before anything is awaited, so a RESUME_REQUEST that arrives
+    // meanwhile waits for the parking instead of finding nothing (and the
+    // name no longer blocks a new upload of it, §8.11).
+    const parked = willPark ? this.ctx.parked.parking(this.transferId) : undefined;
+    if (willPark) this.slot!.detachName();
+    if (this.ctx.activeUploads.get(this.transferId) === this) this.ctx.activeUploads.delete(this.transferId);
     this.receiver?.stop();
     await this.receiver?.idle();
     if (this.finished || !this.slot) return;
-    if (reason === CONNECTION_CLOSED && this.receiver && this.request) {
+    if (parked && this.receiver && this.request) {
       // The client may come back: make what was written durable, checkpoint
       // it (so even a server restart can resume it), and keep it for a RESUME_REQUEST.
-      this.slot.detachName();
       try {
         await this.ctx.workers.syncFile(this.slot.fd);
         await this.checkpoint(this.receiver.received);
@@ -251,6 +258,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
         compression: this.compression,
         received: Buffer.from(this.receiver.received.bytes),
       });
+      parked();
       return;
     }
     await this.slot.discard();

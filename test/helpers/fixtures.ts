@@ -143,12 +143,12 @@ export async function startPair(opts: PairOptions = {}): Promise<Pair> {
   const clients: FileTransferClient[] = [];
   // These suites test one connection's behaviour; reconnection has its own suite.
   const newClient = async (copts: ClientOptions = {}) => {
-    const c = new FileTransferClient({ autoReconnect: false, ...(pool ? { pool } : {}), ...opts.client, ...copts });
+    const c = new FileTransferClient({ autoReconnect: false, stateDir: false, ...(pool ? { pool } : {}), ...opts.client, ...copts });
     clients.push(c);
     await c.connect(addr);
     return c;
   };
-  const client = new FileTransferClient({ autoReconnect: false, ...(pool ? { pool } : {}), ...opts.client });
+  const client = new FileTransferClient({ autoReconnect: false, stateDir: false, ...(pool ? { pool } : {}), ...opts.client });
   clients.push(client);
   if (!opts.noConnect) await client.connect(addr);
   return {
