@@ -118,11 +118,15 @@ function bytesBound(size: number, cuts: number): number {
 // 1, 2. RESUMABLE: many cuts, only the missing chunks sent again
 // ---------------------------------------------------------------------------
 
-/** Cut points of 1–4 MiB each: every connection makes progress, 5 cuts never reach the end of 24 MiB. */
+/** Cut points of 1–10 MiB each: every connection makes progress, 20 cuts never reach the end of 256 MiB. */
 function cutPoints(seed: number, n: number): number[] {
   const random = seededRandom(seed);
-  return Array.from({ length: n }, () => randomInt(random, 1 * MiB, 4 * MiB));
+  return Array.from({ length: n }, () => randomInt(random, 1 * MiB, 10 * MiB));
 }
+
+/** The issue's fault test: 256 MiB each way, 20 cuts at random points. */
+const BIG = 256 * MiB;
+const CUTS = 20;
 
 /** Sets the next cut on the proxy each time the client sees a connection go; `pass` after the last. */
 function armCuts(proxy: FaultProxy, client: FileTransferClient, direction: 'toServer' | 'toClient', cuts: number[]): void {
@@ -135,59 +139,59 @@ function armCuts(proxy: FaultProxy, client: FileTransferClient, direction: 'toSe
   client.on('disconnected', arm);
 }
 
-test('upload of 24 MiB cut 5 times at random points: reconnects and resumes each time, resends only what the server lacks', async () => {
+test('upload of 256 MiB cut 20 times at random points: reconnects and resumes each time, resends only what the server lacks', async () => {
   // onResumeFailure 'fail': any answer but RESUMABLE would fail the upload, so success proves all 5 resumed.
   // Real time, 20 ms reconnect delay: the client is often back before the server has parked the cut upload.
   await withRig({ client: { onResumeFailure: 'fail' } }, async ({ p, proxy, client, log }) => {
-    const size = 24 * MiB;
+    const size = BIG;
     const local = join(p.work, 'big.src');
     const sha = await writeRandomFile(local, size);
-    const cuts = cutPoints(0x5eed1, 5);
+    const cuts = cutPoints(0x5eed1, CUTS);
     armCuts(proxy, client, 'toServer', cuts);
 
-    const r = await within(client.uploadFile(local, 'big.bin', { compression: 'none' }), 40_000, 'upload through 5 cuts').catch((err: unknown) => {
-      throw new Error(`upload through 5 cuts failed (a resume not answered RESUMABLE fails it here): ${describe(err)}; client events: ${log.names.join(', ')}`, { cause: err });
+    const r = await within(client.uploadFile(local, 'big.bin', { compression: 'none' }), 180_000, 'upload through 20 cuts').catch((err: unknown) => {
+      throw new Error(`upload through 20 cuts failed (a resume not answered RESUMABLE fails it here): ${describe(err)}; client events: ${log.names.join(', ')}`, { cause: err });
     });
 
     assert.ok(r.verified);
     assert.is(r.sha256, sha);
     assert.is(r.bytes, size);
     assert.is(await sha256File(join(p.root, 'big.bin')), sha, 'stored file byte-identical');
-    assert.is(proxy.counters.cuts, 5, 'the proxy cut 5 connections');
-    assert.is(log.count('reconnected'), 5, `events: ${log.names.join(',')}`);
-    assert.is(log.count('disconnected'), 5);
+    assert.is(proxy.counters.cuts, CUTS, 'the proxy cut 20 connections');
+    assert.is(log.count('reconnected'), CUTS, `events: ${log.names.join(',')}`);
+    assert.is(log.count('disconnected'), CUTS);
     assert.is(log.count('reconnectFailed'), 0);
     assert.ok(
       log.of<{ reason: string }>('disconnected').every((d) => d.reason === 'connection_lost'),
       JSON.stringify(log.of('disconnected').map((d) => (d as { reason: string }).reason)),
     );
-    const bound = bytesBound(size, 5);
+    const bound = bytesBound(size, CUTS);
     assert.ok(proxy.counters.bytesToServer < bound, `forwarded to the server ${proxy.counters.bytesToServer} < ${bound} (cuts at ${cuts.join(', ')})`);
     assert.is(p.server.parkedUploadCount, 0, 'no parked upload left');
     assert.equal(await listDir(tmpDirOf(p.root)), [], 'no temporary file left');
   });
 });
 
-test('download of 24 MiB cut 5 times at random points: reconnects and resumes each time, fetches only the chunks not written', async () => {
+test('download of 256 MiB cut 20 times at random points: reconnects and resumes each time, fetches only the chunks not written', async () => {
   await withRig({ client: { onResumeFailure: 'fail' } }, async ({ p, proxy, client, log }) => {
-    const size = 24 * MiB;
+    const size = BIG;
     const sha = await writeRandomFile(join(p.root, 'big.bin'), size);
     const target = join(p.work, 'big.dl');
-    const cuts = cutPoints(0x5eed2, 5);
+    const cuts = cutPoints(0x5eed2, CUTS);
     armCuts(proxy, client, 'toClient', cuts);
 
-    const r = await within(client.downloadFile('big.bin', target, { compression: 'none' }), 40_000, 'download through 5 cuts').catch((err: unknown) => {
-      throw new Error(`download through 5 cuts failed (a resume not answered RESUMABLE fails it here): ${describe(err)}; client events: ${log.names.join(', ')}`, { cause: err });
+    const r = await within(client.downloadFile('big.bin', target, { compression: 'none' }), 180_000, 'download through 20 cuts').catch((err: unknown) => {
+      throw new Error(`download through 20 cuts failed (a resume not answered RESUMABLE fails it here): ${describe(err)}; client events: ${log.names.join(', ')}`, { cause: err });
     });
 
     assert.ok(r.verified);
     assert.is(r.sha256, sha);
     assert.is(r.bytes, size);
     assert.is(await sha256File(target), sha, 'downloaded file byte-identical');
-    assert.is(proxy.counters.cuts, 5, 'the proxy cut 5 connections');
-    assert.is(log.count('reconnected'), 5, `events: ${log.names.join(',')}`);
+    assert.is(proxy.counters.cuts, CUTS, 'the proxy cut 20 connections');
+    assert.is(log.count('reconnected'), CUTS, `events: ${log.names.join(',')}`);
     assert.is(log.count('reconnectFailed'), 0);
-    const bound = bytesBound(size, 5);
+    const bound = bytesBound(size, CUTS);
     assert.ok(proxy.counters.bytesToClient < bound, `forwarded to the client ${proxy.counters.bytesToClient} < ${bound} (cuts at ${cuts.join(', ')})`);
     assert.equal(await listDir(p.work), ['big.dl'], 'no .fts-part left beside the target');
   });
