@@ -76,6 +76,8 @@ export interface ServerInfo {
 
 export interface TransferOptions {
   signal?: AbortSignal;
+  /** Called with the transfer's id as it starts (for pause, resume, cancel). */
+  onStart?: (transferId: string) => void;
   onProgress?: (p: TransferProgress) => void;
   chunkSize?: number;
   compression?: CompressionOption;
@@ -426,7 +428,7 @@ export class FileTransferClient extends EventEmitter {
       onResumeFailure: this.opts.onResumeFailure ?? 'restart',
       close: () => handle.close().catch(() => undefined),
     });
-    return this.run(actor, options.signal);
+    return this.run(actor, options);
   }
 
   async downloadFile(remoteName: string, localPath?: string, options: TransferOptions = {}): Promise<TransferResult> {
@@ -501,7 +503,33 @@ export class FileTransferClient extends EventEmitter {
         return { handle: await open(path, 'w+', 0o644), path };
       },
     });
-    return this.run(actor, options.signal);
+    return this.run(actor, options);
+  }
+
+  /** Ids of the transfers running (or waiting for a reconnection) on this client. */
+  get activeTransfers(): string[] {
+    return [...this.transfers.keys()];
+  }
+
+  /** Pauses a transfer: an upload stops sending; a download asks the server to stop (TRANSFER_PAUSE). */
+  pause(transferId: string): void {
+    this.transfer(transferId).tell({ kind: 'pause' });
+  }
+
+  /** Resumes a paused transfer (TRANSFER_RESUME for a download). */
+  resume(transferId: string): void {
+    this.transfer(transferId).tell({ kind: 'resume' });
+  }
+
+  /** Cancels a transfer: TRANSFER_CANCEL to the server; its promise rejects with -711 and temporary files go. */
+  cancel(transferId: string): void {
+    this.transfer(transferId).tell({ kind: 'cancel', reason: new FtsError(ErrorCode.TRANSFER_CANCELLED, 'cancelled', { transferId }) });
+  }
+
+  private transfer(transferId: string): ClientUploadActor | ClientDownloadActor {
+    const t = this.transfers.get(transferId);
+    if (!t) throw new FtsError(ErrorCode.TRANSFER_NOT_FOUND, `no active transfer ${transferId}`, { transferId });
+    return t;
   }
 
   async listFiles(q: ListOptions = {}): Promise<ListResult> {
@@ -531,9 +559,11 @@ export class FileTransferClient extends EventEmitter {
     }
   }
 
-  private async run(actor: ClientUploadActor | ClientDownloadActor, signal: AbortSignal | undefined): Promise<TransferResult> {
+  private async run(actor: ClientUploadActor | ClientDownloadActor, options: TransferOptions): Promise<TransferResult> {
+    const signal = options.signal;
     if (signal?.aborted) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'aborted before start');
     this.transfers.set(actor.transferId, actor);
+    options.onStart?.(actor.transferId);
     const onAbort = () => actor.tell({ kind: 'cancel', reason: new FtsError(ErrorCode.TRANSFER_CANCELLED, 'cancelled', { transferId: actor.transferId }) });
     signal?.addEventListener('abort', onAbort, { once: true });
     actor.start();

@@ -49,6 +49,8 @@ export type ClientDownloadMessage =
   | { kind: 'connectionLost'; error: FtsError; willReconnect?: boolean }
   | { kind: 'reconnected' }
   | { kind: 'resumeFromRecord' }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
   | { kind: 'frame'; m: ResumeResponse };
 
 export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
@@ -115,6 +117,11 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
         return this.onReconnected();
       case 'resumeFromRecord':
         return this.onResumeFromRecord();
+      case 'pause':
+      case 'resume':
+        // §4: TRANSFER_PAUSE stops the server's sending without timing the transfer out.
+        if (this.accept && !this.suspended) this.ctx.sink.send([encodeControl({ type: msg.kind === 'pause' ? T.TRANSFER_PAUSE : T.TRANSFER_RESUME, transferId: this.transferId })]);
+        return;
       case 'frame':
         if (msg.m.type === T.RESUME_RESPONSE) return this.onResumeResponse(msg.m);
         return this.onFrame(msg.m);

@@ -53,6 +53,8 @@ export type ClientUploadMessage =
   | { kind: 'cancel'; reason: FtsError }
   | { kind: 'connectionLost'; error: FtsError; willReconnect?: boolean }
   | { kind: 'reconnected' }
+  | { kind: 'pause' }
+  | { kind: 'resume' }
   | { kind: 'frame'; m: ResumeResponse };
 
 export class ClientUploadActor extends Actor<ClientUploadMessage> {
@@ -74,6 +76,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   /** Chunks the server acknowledged: durable there, never sent again after a resume. */
   private acked: ChunkBitmap | undefined;
   private suspended = false;
+  private paused = false;
   private retransmitted = 0;
   private bytesOnWire = 0;
   private readonly hashHandle: { abort(): void; settled(): Promise<void> };
@@ -152,6 +155,13 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
         return this.suspend();
       case 'reconnected':
         return this.onReconnected();
+      case 'pause':
+        // §4: an upload's client simply stops sending.
+        this.paused = true;
+        return this.sender?.pause();
+      case 'resume':
+        this.paused = false;
+        return this.sender?.resume();
       case 'frame':
         if (msg.m.type === T.RESUME_RESPONSE) return this.onResumeResponse(msg.m);
         return this.onFrame(msg.m);
@@ -221,6 +231,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       onAllAcked: () => this.tell({ kind: 'allAcked' }),
       onFailed: (error) => this.cancelWith(error),
     });
+    if (this.paused) this.sender.pause();
     this.sender.start();
   }
 
