@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { FileTransferClient, type TransferProgress, type TransferResult } from '../client.js';
 import { FileTransferServer } from '../server.js';
+import { ClientStateStore, defaultStateDir } from '../client-state.js';
 import { FtsError, isFtsError } from '../../protocol/errors.js';
 
 const DEFAULT_PORT = 19000;
@@ -30,6 +31,8 @@ interface ClientFlags {
   port: number;
   token?: string;
   json?: boolean;
+  reconnect?: boolean;
+  stateDir?: string;
 }
 
 function clientOptions(cmd: Command): Command {
@@ -37,11 +40,17 @@ function clientOptions(cmd: Command): Command {
     .option('--host <host>', 'server host', '127.0.0.1')
     .option('--port <port>', 'server port', intArg, DEFAULT_PORT)
     .option('--token <token>', 'authentication token')
+    .option('--no-reconnect', 'fail at once when the connection is lost (default: reconnect and resume)')
+    .option('--state-dir <dir>', 'where interrupted transfers are recorded, to resume them when run again')
     .option('--json', 'print one JSON result on stdout');
 }
 
 async function withClient<T>(flags: ClientFlags, run: (client: FileTransferClient) => Promise<T>): Promise<T> {
-  const client = new FileTransferClient(flags.token !== undefined ? { token: flags.token } : {});
+  const client = new FileTransferClient({
+    ...(flags.token !== undefined ? { token: flags.token } : {}),
+    ...(flags.reconnect === false ? { autoReconnect: false } : {}),
+    ...(flags.stateDir !== undefined ? { stateDir: flags.stateDir } : {}),
+  });
   try {
     await client.connect({ host: flags.host, port: flags.port });
     return await run(client);
@@ -144,6 +153,31 @@ export function buildProgram(): Command {
       }
       for (const f of result.files) process.stdout.write(`${String(f.size).padStart(14)}  ${new Date(f.modifiedMs).toISOString()}  ${f.name}\n`);
       process.stdout.write(`${result.files.length} of ${result.total} files${result.hasMore ? ' (more: use --offset)' : ''}\n`);
+    });
+
+  program
+    .command('resumable')
+    .description('list the interrupted transfers this machine can resume (run the same put/get again to resume one)')
+    .option('--clear', 'forget them all, and delete the partial downloads')
+    .option('--state-dir <dir>', 'the state folder', defaultStateDir())
+    .option('--json', 'print one JSON result on stdout')
+    .action(async (o: { clear?: boolean; stateDir: string; json?: boolean }) => {
+      const store = new ClientStateStore(o.stateDir);
+      if (o.clear) {
+        const n = await store.clear();
+        process.stdout.write(o.json ? `${JSON.stringify({ cleared: n })}\n` : `cleared ${n} interrupted transfer${n === 1 ? '' : 's'}\n`);
+        return;
+      }
+      const records = await store.list();
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(records)}\n`);
+        return;
+      }
+      for (const r of records) {
+        const what = r.kind === 'upload' ? `put ${r.localPath} -> ${r.remoteName}` : `get ${r.remoteName} -> ${r.localPath}`;
+        process.stdout.write(`${r.transferId}  ${r.endpoint}  ${what}  (${new Date(r.savedMs).toISOString()})\n`);
+      }
+      process.stdout.write(`${records.length} interrupted transfer${records.length === 1 ? '' : 's'} in ${o.stateDir}\n`);
     });
 
   return program;

@@ -51,7 +51,7 @@ test('SIGKILL of the server mid-upload, restart on the same root: the upload res
   const pool = new WorkerPool({ threads: 1 });
   const port = await freePort();
   let child = await startChild(root.path, port);
-  const client = new FileTransferClient({ pool, reconnect: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: 40, jitter: 0 } });
+  const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: 40, jitter: 0 } });
   try {
     const size = 48 * MiB;
     const local = join(work.path, 'big.src');

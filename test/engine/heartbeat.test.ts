@@ -148,7 +148,7 @@ async function withRawServer(
 ): Promise<void> {
   const raw = await RawServer.start();
   const clock = new FakeClock();
-  const client = new FileTransferClient({ autoReconnect: false, pool, clock, requestTimeoutMs: NO_REQUEST_TIMEOUT, ...clientOpts });
+  const client = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, clock, requestTimeoutMs: NO_REQUEST_TIMEOUT, ...clientOpts });
   const events: Disconnected[] = [];
   client.on('disconnected', (e: Disconnected) => events.push(e));
   try {
@@ -308,7 +308,7 @@ test('end to end through the proxy: client heartbeats answered by the real serve
   const clock = new FakeClock();
   const p = await startPair({ pool, noConnect: true, server: { clock } });
   const proxy = new FaultProxy(p.addr);
-  const client = new FileTransferClient({ autoReconnect: false, pool, clock, requestTimeoutMs: NO_REQUEST_TIMEOUT });
+  const client = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, clock, requestTimeoutMs: NO_REQUEST_TIMEOUT });
   const events: Disconnected[] = [];
   client.on('disconnected', (e: Disconnected) => events.push(e));
   try {
@@ -338,7 +338,7 @@ test('end to end through the proxy: a blackholed server (after connect) → -701
   const clock = new FakeClock();
   const p = await startPair({ pool, noConnect: true, server: { clock } });
   const proxy = new FaultProxy(p.addr);
-  const client = new FileTransferClient({ autoReconnect: false, pool, clock, requestTimeoutMs: NO_REQUEST_TIMEOUT });
+  const client = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, clock, requestTimeoutMs: NO_REQUEST_TIMEOUT });
   try {
     await client.connect(await proxy.start());
     await waitFor(() => includes(clock, IDLE) && includes(clock, SERVER_IDLE), 5_000, 'both idle counts armed');
@@ -364,7 +364,7 @@ test('end to end through the proxy: a blackholed server (after connect) → -701
 test("a client whose heartbeat is slower than the server's idle limit is closed by the server: 'disconnected' with reason idle_timeout", async () => {
   const clock = new FakeClock();
   const p = await startPair({ pool, noConnect: true, server: { clock } });
-  const client = new FileTransferClient({ autoReconnect: false, pool, clock, heartbeatIdleMs: 2 * SERVER_IDLE, requestTimeoutMs: NO_REQUEST_TIMEOUT });
+  const client = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, clock, heartbeatIdleMs: 2 * SERVER_IDLE, requestTimeoutMs: NO_REQUEST_TIMEOUT });
   try {
     await client.connect(p.addr);
     await waitFor(() => includes(clock, SERVER_IDLE), 5_000, 'server idle count armed');

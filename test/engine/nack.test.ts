@@ -30,7 +30,7 @@ async function throughProxy(body: (p: Pair, proxy: FaultProxy, client: FileTrans
   const proxy = new FaultProxy(p.addr);
   try {
     const addr = await proxy.start();
-    const client = new FileTransferClient({ autoReconnect: false, pool, ...clientOpts });
+    const client = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, ...clientOpts });
     await client.connect(addr);
     try {
       await body(p, proxy, client);

@@ -274,13 +274,13 @@ test('-708: missing or wrong token; the right one connects', async () => {
     { authToken: 's3cret' },
     async (p) => {
       for (const token of [undefined, 'wrong', '']) {
-        const c = new FileTransferClient({ autoReconnect: false, pool, ...(token !== undefined ? { token } : {}) });
+        const c = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, ...(token !== undefined ? { token } : {}) });
         const e = await rejection(() => c.connect(p.addr));
         assert.is(e.code, ErrorCode.AUTHENTICATION_FAILED, `token ${String(token)}`);
         assert.is(e.codeName, 'authentication_failed');
         assert.not.ok(c.connected);
       }
-      const good = new FileTransferClient({ autoReconnect: false, pool, token: 's3cret' });
+      const good = new FileTransferClient({ stateDir: false, autoReconnect: false, pool, token: 's3cret' });
       await good.connect(p.addr);
       assert.ok(good.connected);
       await good.disconnect();
@@ -311,7 +311,7 @@ test('-702: connecting to a closed port', async () => {
       s.close(() => resolve(port));
     });
   });
-  const c = new FileTransferClient({ autoReconnect: false, pool });
+  const c = new FileTransferClient({ stateDir: false, autoReconnect: false, pool });
   const e = await rejection(() => c.connect({ host: '127.0.0.1', port }));
   assert.is(e.code, ErrorCode.CONNECTION_REFUSED);
   assert.is(e.codeName, 'connection_refused');
@@ -356,7 +356,7 @@ test('a different patch/build of 0.2 is accepted', async () => {
 test('-706: second client when maxConnections is 1', async () => {
   await withPair({ maxConnections: 1 }, async (p) => {
     assert.ok(p.client.connected);
-    const second = new FileTransferClient({ autoReconnect: false, pool });
+    const second = new FileTransferClient({ stateDir: false, autoReconnect: false, pool });
     const e = await rejection(() => second.connect(p.addr));
     assert.is(e.code, ErrorCode.SERVER_BUSY);
     assert.is(e.codeName, 'server_busy');
@@ -365,7 +365,7 @@ test('-706: second client when maxConnections is 1', async () => {
     // and once it leaves, there is room again
     await p.client.disconnect();
     await waitFor(() => p.server.connectionCount === 0, 3_000);
-    const third = new FileTransferClient({ autoReconnect: false, pool });
+    const third = new FileTransferClient({ stateDir: false, autoReconnect: false, pool });
     await third.connect(p.addr);
     assert.ok(third.connected);
     await third.disconnect();
@@ -374,7 +374,7 @@ test('-706: second client when maxConnections is 1', async () => {
 
 test('after refusing a connection with -706, server.stop() still resolves promptly', async () => {
   await withPair({ maxConnections: 1 }, async (p) => {
-    const second = new FileTransferClient({ autoReconnect: false, pool });
+    const second = new FileTransferClient({ stateDir: false, autoReconnect: false, pool });
     assert.is((await rejection(() => second.connect(p.addr))).code, ErrorCode.SERVER_BUSY);
     await p.client.disconnect();
     // The refused client is long gone; nothing should hold the server open.

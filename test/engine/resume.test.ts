@@ -69,7 +69,7 @@ interface ReconnectFailedEvent {
 async function withRig(opts: { server?: ServerOptions; client?: ClientOptions; direct?: boolean }, body: (r: Rig) => Promise<void>): Promise<void> {
   const p = await startPair({ pool, noConnect: true, ...(opts.server ? { server: opts.server } : {}) });
   const proxy = new FaultProxy(p.addr);
-  const client = new FileTransferClient({ pool, reconnect: FAST, ...opts.client });
+  const client = new FileTransferClient({ stateDir: false, pool, reconnect: FAST, ...opts.client });
   const log = new EventLog(client, ['connected', 'disconnected', 'reconnecting', 'reconnected', 'reconnectFailed']);
   try {
     const proxyAddr = await proxy.start();
@@ -206,7 +206,7 @@ for (const policy of ['fail', 'restart'] as const) {
     // not be refused because the old upload still holds the name (§8.11).
     const p = await startPair({ pool, noConnect: true });
     const proxy = new SeveringProxy(p.addr);
-    const client = new FileTransferClient({ pool, reconnect: FAST, onResumeFailure: policy });
+    const client = new FileTransferClient({ stateDir: false, pool, reconnect: FAST, onResumeFailure: policy });
     const log = new EventLog(client, ['disconnected', 'reconnecting', 'reconnected', 'reconnectFailed']);
     try {
       await client.connect(await proxy.start());
@@ -245,7 +245,7 @@ for (const policy of ['fail', 'restart'] as const) {
 test('connect() before the server listens: retried by the policy until the server is up', async () => {
   const port = await freePort();
   const root = await tempDir('fts-root-');
-  const client = new FileTransferClient({ pool, reconnect: { ...FAST, maxAttempts: 30 } });
+  const client = new FileTransferClient({ stateDir: false, pool, reconnect: { ...FAST, maxAttempts: 30 } });
   const log = new EventLog(client, ['reconnecting', 'connected']);
   let server: FileTransferServer | undefined;
   let serverStarted: Promise<unknown> | undefined;
@@ -279,7 +279,7 @@ test('connect() before the server listens: retried by the policy until the serve
 test('connect() to nothing without autoReconnect: -702 at once, no retry', async () => {
   const port = await freePort();
   // A slow policy: had it been used, the first retry alone would take 2 s.
-  const client = new FileTransferClient({ pool, autoReconnect: false, reconnect: { initialDelayMs: 2_000, jitter: 0 } });
+  const client = new FileTransferClient({ stateDir: false, pool, autoReconnect: false, reconnect: { initialDelayMs: 2_000, jitter: 0 } });
   const log = new EventLog(client, ['reconnecting']);
   try {
     const started = Date.now();

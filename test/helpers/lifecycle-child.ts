@@ -22,7 +22,7 @@ try {
   const server = new FileTransferServer({ root: join(dir, 'root'), host: '127.0.0.1', port: 0 });
   const addr = await server.start();
   if (mode !== 'never-connected') {
-    const client = new FileTransferClient();
+    const client = new FileTransferClient({ stateDir: false });
     await client.connect(addr);
     const data = randomBytes(700_000);
     await writeFile(join(dir, 'src.bin'), data);
