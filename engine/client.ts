@@ -426,6 +426,7 @@ export class FileTransferClient extends EventEmitter {
       overwrite: options.overwrite ?? false,
       preserveTimestamp: options.preserveTimestamp ?? false,
       onResumeFailure: this.opts.onResumeFailure ?? 'restart',
+      canReconnect: () => this.opts.autoReconnect !== false && !this.closing,
       close: () => handle.close().catch(() => undefined),
     });
     return this.run(actor, options);
@@ -617,6 +618,7 @@ export class FileTransferClient extends EventEmitter {
         this.emit('progress', p);
       },
       resumed: (r) => this.emit('transferResumed', r),
+      stalled: () => this.sink?.destroy(),
     };
   }
 

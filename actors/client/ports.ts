@@ -11,6 +11,11 @@ export interface ClientTransferContext {
   progress(info: TransferProgress): void;
   /** The server's answer to a RESUME_REQUEST after a reconnection. */
   resumed(info: TransferResumed): void;
+  /**
+   * The connection looks dead from this transfer (no CHUNK_ACK in time): drop
+   * it, so the client reconnects and the transfer resumes.
+   */
+  stalled(error: Error): void;
 }
 
 export interface TransferResumed {

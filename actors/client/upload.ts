@@ -40,6 +40,8 @@ export interface UploadSpec {
     accepted(a: { chunkSize: number; window: number; compression: number }): void;
     settled(error: FtsError | undefined): void;
   };
+  /** Whether a lost connection will be re-established (then a stalled one is dropped, not failed). */
+  canReconnect: () => boolean;
   /** Closes `fd`; called once nothing uses it any more. */
   close: () => Promise<void>;
 }
@@ -229,7 +231,11 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       deliver: (read) => this.tell(read),
       onProgress: () => this.progress(),
       onAllAcked: () => this.tell({ kind: 'allAcked' }),
-      onFailed: (error) => this.cancelWith(error),
+      onFailed: (error) => {
+        // No ACK for the whole timeout: the connection, not the transfer, is at fault.
+        if (error.code === ErrorCode.CHUNK_TIMEOUT && this.spec.canReconnect()) this.ctx.stalled(error);
+        else this.cancelWith(error);
+      },
     });
     if (this.paused) this.sender.pause();
     this.sender.start();

@@ -14,7 +14,8 @@
  * - `cut`: forwards `afterBytes` bytes in one direction (or both together),
  *   then destroys both sockets of that connection;
  * - `blackhole`: from now on forwards nothing in the given direction (or
- *   either), and closes nothing.
+ *   either), and closes nothing;
+ * - `delay`: forwards every frame `ms` later, in order.
  *
  * Frames are parsed minimally: magic "FTS1", type at offset 4, u32 BE
  * payload_length at offset 5, 13 bytes of overhead. A stream that does not
@@ -28,7 +29,8 @@ export type ProxyMode =
   | { kind: 'pass' }
   | { kind: 'corrupt'; direction: Direction; frames: number[] }
   | { kind: 'cut'; direction: Direction | 'both'; afterBytes: number }
-  | { kind: 'blackhole'; direction?: Direction | 'both' };
+  | { kind: 'blackhole'; direction?: Direction | 'both' }
+  | { kind: 'delay'; ms: number; direction?: Direction | 'both' };
 
 export interface ProxyCounters {
   /** Bytes forwarded client → server. */
@@ -40,6 +42,7 @@ export interface ProxyCounters {
   chunkFramesToClient: number;
   /** Frames whose data section was flipped. */
   framesCorrupted: number;
+  framesDelayed: number;
   /** Bytes swallowed by a blackhole. */
   bytesDropped: number;
   connections: number;
@@ -107,6 +110,7 @@ export class FaultProxy {
     chunkFramesToServer: 0,
     chunkFramesToClient: 0,
     framesCorrupted: 0,
+    framesDelayed: 0,
     bytesDropped: 0,
     connections: 0,
     cuts: 0,
@@ -191,6 +195,14 @@ export class FaultProxy {
           else destroyBoth();
           return;
         }
+      }
+      if (mode.kind === 'delay' && (mode.direction === undefined || mode.direction === 'both' || mode.direction === direction)) {
+        // Same delay for every frame: timers fire in order, so frames stay in order.
+        this.counters.framesDelayed++;
+        setTimeout(() => {
+          if (!done) this.write(direction, from, to, out, sent);
+        }, mode.ms);
+        return;
       }
       this.write(direction, from, to, out, sent);
     };
