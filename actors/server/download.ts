@@ -13,6 +13,7 @@ import { filenameProblem } from '../../protocol/filename.js';
 import type { ChunkAck, ChunkNack, DownloadRequest, DownloadVerify, ResumeRequest, TransferCancel, TransferPauseResume } from '../../protocol/messages/types.js';
 import { ChunkBitmap } from '../../protocol/bitmap.js';
 import type { ReadableFile, ServerContext } from './ports.js';
+import { decide } from './decide.js';
 import type { ConnectionInfo } from './upload.js';
 
 export type ServerDownloadMessage =
@@ -83,15 +84,10 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     if (nameProblem) return reject(ErrorCode.INVALID_FILENAME, `invalid filename: ${nameProblem}`);
     const file = await this.ctx.storage.openForRead(m.filename);
     if (!file) return reject(ErrorCode.FILE_NOT_FOUND_ON_SERVER, `"${m.filename}" does not exist`);
-    let decision: boolean | string;
-    try {
-      decision = await this.ctx.onDownloadRequest({ clientId: this.conn.clientId, transferId: m.transferId, filename: m.filename, fileSize: file.size });
-    } catch (err) {
-      decision = `download hook failed: ${(err as Error).message}`;
-    }
+    const decision = await this.askApplication(m.transferId, m.filename, file.size);
     if (decision !== true) {
       await file.close();
-      return reject(ErrorCode.ACCESS_DENIED, typeof decision === 'string' ? decision : 'access denied');
+      return reject(ErrorCode.ACCESS_DENIED, decision);
     }
     const { limits } = this.ctx;
     let chunkSize = m.chunkSize === 0 ? limits.defaultChunkSize : m.chunkSize;
@@ -164,15 +160,10 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     const chunkSize = this.ctx.limits.defaultChunkSize;
     const total = Math.ceil(file.size / chunkSize);
     if (total !== m.totalChunks) return refuse(ResumeStatus.NOT_FOUND);
-    let decision: boolean | string;
-    try {
-      decision = await this.ctx.onDownloadRequest({ clientId: this.conn.clientId, transferId: m.transferId, filename: m.filename, fileSize: file.size });
-    } catch (err) {
-      decision = `download hook failed: ${(err as Error).message}`;
-    }
+    const decision = await this.askApplication(m.transferId, m.filename, file.size);
     if (decision !== true) {
       await file.close();
-      this.conn.sink.send([encodeControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.ACCESS_DENIED, message: typeof decision === 'string' ? decision : 'access denied' })]);
+      this.conn.sink.send([encodeControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.ACCESS_DENIED, message: decision })]);
       return void this.stop('resume denied');
     }
     const held = new ChunkBitmap(total, m.held);
@@ -181,6 +172,11 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     this.startSending(file, chunkSize, Defaults.WINDOW, lz4 ? Compression.ADAPTIVE : Compression.NONE, [...missing.indices()]);
     answer(ResumeStatus.RESUMABLE, missing.bytes, held.count());
     this.sender!.start();
+  }
+
+  /** The application's onDownloadRequest: true, or the reason it refuses (-747). */
+  private askApplication(transferId: string, filename: string, fileSize: number): Promise<true | string> {
+    return decide(() => this.ctx.onDownloadRequest({ clientId: this.conn.clientId, transferId, filename, fileSize }), 'access denied', 'download');
   }
 
   private onAllAcked(): void {

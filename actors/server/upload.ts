@@ -14,6 +14,7 @@ import { filenameProblem } from '../../protocol/filename.js';
 import type { ChunkData, ResumeRequest, TransferCancel, UploadComplete, UploadRequest } from '../../protocol/messages/types.js';
 import { ChunkBitmap } from '../../protocol/bitmap.js';
 import type { ParkedUpload, ServerContext, UploadSlot } from './ports.js';
+import { decide } from './decide.js';
 
 /** The reason a connection gives its transfers when it closes: uploads park for a resume. */
 export const CONNECTION_CLOSED = 'connection closed';
@@ -107,15 +108,14 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       if (isFtsError(err)) return reject(err.code, err.message, err.available ?? 0);
       throw err;
     }
-    let decision: boolean | string;
-    try {
-      decision = await this.ctx.onUploadRequest({ clientId: this.conn.clientId, transferId: m.transferId, filename: m.filename, fileSize: m.fileSize, chunkSize });
-    } catch (err) {
-      decision = `upload hook failed: ${(err as Error).message}`;
-    }
+    const decision = await decide(
+      () => this.ctx.onUploadRequest({ clientId: this.conn.clientId, transferId: m.transferId, filename: m.filename, fileSize: m.fileSize, chunkSize }),
+      'upload rejected by the server',
+      'upload',
+    );
     if (decision !== true) {
       await slot.discard();
-      return reject(ErrorCode.UPLOAD_REJECTED, typeof decision === 'string' ? decision : 'upload rejected by the server');
+      return reject(ErrorCode.UPLOAD_REJECTED, decision);
     }
     if (this.isStopped) return void (await slot.discard());
     const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;

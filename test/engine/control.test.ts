@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { sha256File, sleep, startPair, within, writeRandomFile } from '../helpers/fixtures.js';
+import { until } from '../helpers/resume-helpers.js';
 
 const test = suite('engine: pause, resume, cancel');
 const MiB = 1024 * 1024;
@@ -22,13 +23,6 @@ test.after(async () => {
   await pool.close();
 });
 
-async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 for (const direction of ['upload', 'download'] as const) {
   test(`${direction}: pause stops the data, resume finishes it verified`, async () => {

@@ -12,6 +12,7 @@ import { WorkerPool } from '../../workers/pool.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { sha256File, sleep, startPair, within, writeRandomFile } from '../helpers/fixtures.js';
 import { FaultProxy } from '../helpers/proxy.js';
+import { until } from '../helpers/resume-helpers.js';
 
 const test = suite('engine: slow and silent networks');
 const MiB = 1024 * 1024;
@@ -23,13 +24,6 @@ test.after(async () => {
   await pool.close();
 });
 
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(5);
-  }
-}
 
 test('every frame delayed 20 ms each way: upload and download still end verified', async () => {
   const p = await startPair({ pool, noConnect: true });
