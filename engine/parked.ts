@@ -49,6 +49,17 @@ export class ParkedUploadRegistry implements ParkedUploads {
     this.entries.set(transferId, { upload: parked, timer });
   }
 
+  /** Whether an upload parked at `parkedAtMs` is already past the TTL. */
+  isPastTtl(parkedAtMs: number): boolean {
+    return this.clock.now() - parkedAtMs >= this.ttlMs;
+  }
+
+  /** An upload found past its TTL at start-up (its files already deleted): answered EXPIRED for one more TTL. */
+  parkExpired(transferId: string, upload: Omit<ParkedUpload, 'parkedAtMs' | 'expired'>, parkedAtMs: number): void {
+    const timer = this.clock.setTimeout(() => this.entries.delete(transferId), this.ttlMs);
+    this.entries.set(transferId, { upload: { ...upload, parkedAtMs, expired: true }, timer });
+  }
+
   /** Remembers, for one TTL, a transfer whose checkpoint was unreadable at start-up. */
   markCorrupted(transferId: string): void {
     this.corrupted.get(transferId)?.cancel();

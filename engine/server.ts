@@ -167,7 +167,14 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
         options: c.options,
         modifiedMs: c.modifiedMs,
       };
-      this.parked.park(c.transferId, { request, slot, chunkSize: c.chunkSize, compression: c.compression, received: Buffer.from(c.received, 'base64') }, c.savedMs);
+      const upload = { request, slot, chunkSize: c.chunkSize, compression: c.compression, received: Buffer.from(c.received, 'base64') };
+      if (this.parked.isPastTtl(c.savedMs)) {
+        // Expired while the server was down: its data goes before start() returns.
+        await slot.discard();
+        this.parked.parkExpired(c.transferId, upload, c.savedMs);
+      } else {
+        this.parked.park(c.transferId, upload, c.savedMs);
+      }
     }
   }
 
