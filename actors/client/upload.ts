@@ -291,6 +291,8 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     this.ctx.resumed({ transferId: this.transferId, direction: 'upload', status: resumeStatusName(m.status), chunksKept: m.receivedCount, totalChunks: m.totalChunks });
     if (m.status === ResumeStatus.RESUMABLE) {
       const missing = new ChunkBitmap(this.acked.size, m.missing);
+      // What the server holds counts as acknowledged, seen or not before the cut.
+      for (let i = 0; i < this.acked.size; i++) if (!missing.has(i)) this.acked.set(i);
       this.startSending([...missing.indices()]);
       return;
     }
