@@ -69,9 +69,9 @@ export function encodeTransferPauseResume(m: TransferPauseResume): Buffer {
   return new FrameWriter(m.type, 16).uuid(m.transferId).finish();
 }
 
-export function decodeTransferPauseResume(type: TransferPauseResume['type'], p: Buffer): TransferPauseResume {
+export function decodeTransferPauseResume<K extends TransferPauseResume['type']>(type: K, p: Buffer): Extract<TransferPauseResume, { type: K }> {
   const r = new FieldReader(p, type === T.TRANSFER_PAUSE ? 'TRANSFER_PAUSE' : 'TRANSFER_RESUME');
-  const m: TransferPauseResume = { type, transferId: r.uuid('transfer_id') };
+  const m = { type, transferId: r.uuid('transfer_id') } as Extract<TransferPauseResume, { type: K }>;
   r.end();
   return m;
 }

@@ -1,7 +1,7 @@
 /** CONNECT, CONNECT_ACK, DISCONNECT, HEARTBEAT(_ACK) and ERROR (§3). */
 import { MessageType as T } from '../constants.js';
 import { FieldReader, FrameWriter, utf8 } from '../fields.js';
-import type { Connect, ConnectAck, Disconnect, ErrorMessage, Heartbeat } from './types.js';
+import type { Connect, ConnectAck, Disconnect, ErrorMessage, Heartbeat, HeartbeatAck } from './types.js';
 
 export function encodeConnect(m: Connect): Buffer {
   const token = m.authToken === undefined ? undefined : utf8(m.authToken);
@@ -66,13 +66,13 @@ export function decodeDisconnect(p: Buffer): Disconnect {
   return m;
 }
 
-export function encodeHeartbeat(m: Heartbeat): Buffer {
+export function encodeHeartbeat(m: Heartbeat | HeartbeatAck): Buffer {
   return new FrameWriter(m.type, 12).u64(m.timestampUs).u32(m.sequence).finish();
 }
 
-export function decodeHeartbeat(type: Heartbeat['type'], p: Buffer): Heartbeat {
+export function decodeHeartbeat<K extends (Heartbeat | HeartbeatAck)['type']>(type: K, p: Buffer): Extract<Heartbeat | HeartbeatAck, { type: K }> {
   const r = new FieldReader(p, type === T.HEARTBEAT ? 'HEARTBEAT' : 'HEARTBEAT_ACK');
-  const m: Heartbeat = { type, timestampUs: r.u64('timestamp_us'), sequence: r.u32('sequence') };
+  const m = { type, timestampUs: r.u64('timestamp_us'), sequence: r.u32('sequence') } as Extract<Heartbeat | HeartbeatAck, { type: K }>;
   r.end();
   return m;
 }

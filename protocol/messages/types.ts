@@ -31,10 +31,18 @@ export interface Disconnect {
   message: string;
 }
 
-export interface Heartbeat {
-  type: typeof T.HEARTBEAT | typeof T.HEARTBEAT_ACK;
+interface HeartbeatFields {
   timestampUs: number;
   sequence: number;
+}
+
+export interface Heartbeat extends HeartbeatFields {
+  type: typeof T.HEARTBEAT;
+}
+
+/** The same two fields as the HEARTBEAT it answers, echoed. */
+export interface HeartbeatAck extends HeartbeatFields {
+  type: typeof T.HEARTBEAT_ACK;
 }
 
 export interface UploadRequest {
@@ -142,10 +150,17 @@ export interface TransferCancel {
   reason: number;
 }
 
-export interface TransferPauseResume {
-  type: typeof T.TRANSFER_PAUSE | typeof T.TRANSFER_RESUME;
+export interface TransferPause {
+  type: typeof T.TRANSFER_PAUSE;
   transferId: string;
 }
+
+export interface TransferResume {
+  type: typeof T.TRANSFER_RESUME;
+  transferId: string;
+}
+
+export type TransferPauseResume = TransferPause | TransferResume;
 
 export interface DownloadRequest {
   type: typeof T.DOWNLOAD_REQUEST;
@@ -228,6 +243,7 @@ export type Message =
   | ConnectAck
   | Disconnect
   | Heartbeat
+  | HeartbeatAck
   | UploadRequest
   | UploadAccept
   | UploadReject
@@ -239,7 +255,8 @@ export type Message =
   | ResumeRequest
   | ResumeResponse
   | TransferCancel
-  | TransferPauseResume
+  | TransferPause
+  | TransferResume
   | DownloadRequest
   | DownloadAccept
   | DownloadReject
