@@ -1,15 +1,15 @@
 /**
  * The receiving half of a transfer's pipeline (server upload, client download).
  *
- *   CHUNK_DATA ──check header──► write task (decompress, CRC32, pwrite) in pool ──► deliver
- *                  │ bad: NACK                                                        │
- *                  ▼                                                                  ▼
- *              (nothing written)                       ACK; contiguous prefix ──► SHA-256 task follows it
+ *   CHUNK_DATA ──check header──► file sink in the pool (decompress, CRC32, write, SHA-256) ──► deliver
+ *                  │ bad: NACK                                                                 │
+ *                  ▼                                                                           ▼
+ *              (nothing written)                                                  ACK (bad CRC: NACK)
  *
- * A chunk is acknowledged once its data is in the temporary file (§4). The
- * hash task reads the file's contiguous written prefix itself, so no chunk
- * crosses threads twice. Written data is synced every `syncEveryBytes` so the
- * final fsync before the rename is short.
+ * A chunk is acknowledged once its data is in the temporary file (§4). One
+ * sink per file holds the file and the running hash in one worker, so each
+ * chunk crosses threads once each way and is hashed from memory. Written data
+ * is synced every `syncEveryBytes` so the final fsync before the rename is short.
  */
 import { ChunkBitmap } from '../protocol/bitmap.js';
 import { ChunkFlag, MessageType } from '../protocol/constants.js';
@@ -18,18 +18,19 @@ import { encodeControl } from '../protocol/codec.js';
 import type { ChunkData } from '../protocol/messages/types.js';
 import { failureError } from '../workers/failure.js';
 import type { WriteChunkResult } from '../workers/types.js';
-import type { ChunkWorkers, FrameSink, HashStream } from './ports.js';
+import type { ChunkWorkers, FileSink, FrameSink } from './ports.js';
 
 export interface ChunkReceiverOptions {
   transferId: string;
   fd: number;
+  /** The temporary file's path, so the sink can write it with direct I/O. */
+  path?: string;
   fileSize: number;
   chunkSize: number;
   /** Chunks already durable (a resumed transfer). */
   received?: ChunkBitmap;
   sink: FrameSink;
   workers: ChunkWorkers;
-  hash: HashStream;
   syncEveryBytes?: number;
   deliver: (event: ChunkWritten | ChunkSynced) => void;
   /** After each periodic sync: the chunks that sync made durable (to checkpoint). */
@@ -45,7 +46,7 @@ export interface ChunkWritten {
   results: WriteChunkResult[];
 }
 
-/** Chunks one write task takes at most. */
+/** Chunks one write request takes at most. */
 const WRITE_BATCH = 16;
 
 export interface ChunkSynced {
@@ -60,12 +61,12 @@ export class ChunkReceiver {
   readonly received: ChunkBitmap;
   private readonly o: ChunkReceiverOptions;
   private readonly writing = new Set<number>();
-  /** Chunks waiting for the write task in flight to finish (one per file: see WriteChunksTask). */
+  private readonly fileSink: FileSink;
+  /** Chunks waiting for the write request in flight to be answered. */
   private readonly queued: ChunkData[] = [];
   private writeInFlight = false;
   private receivedCount: number;
   private receivedBytes = 0;
-  private prefixChunks = 0;
   private unsyncedBytes = 0;
   private syncing = false;
   private stopped = false;
@@ -80,7 +81,14 @@ export class ChunkReceiver {
     this.received = opts.received ?? new ChunkBitmap(this.totalChunks);
     this.receivedCount = this.received.count();
     for (const i of this.received.indices()) this.receivedBytes += this.sizeOf(i);
-    this.advancePrefix();
+    this.fileSink = opts.workers.openSink({
+      fd: opts.fd,
+      ...(opts.path ? { path: opts.path } : {}),
+      fileSize: opts.fileSize,
+      chunkSize: opts.chunkSize,
+      // A resumed transfer's kept chunks are hashed again, read back from the file.
+      ...(opts.received ? { present: Uint8Array.from(opts.received.bytes) } : {}),
+    });
   }
 
   get isComplete(): boolean {
@@ -128,17 +136,16 @@ export class ChunkReceiver {
     const indices = batch.map((m) => m.chunkIndex);
     this.writeInFlight = true;
     this.track(
-      this.o.workers
-        .writeChunks({
-          fd: this.o.fd,
-          chunks: batch.map((m) => ({
+      this.fileSink
+        .write(
+          batch.map((m) => ({
             ref: this.o.workers.refOf(m.data),
             originalSize: m.originalSize,
             crc32: m.crc32,
             compressed: (m.flags & ChunkFlag.COMPRESSED) !== 0,
             position: m.chunkOffset,
           })),
-        })
+        )
         .then(
           (results) => this.o.deliver({ kind: 'chunkWritten', indices, results }),
           (error: unknown) =>
@@ -191,7 +198,6 @@ export class ChunkReceiver {
         runLength = 1;
       }
     }
-    this.advancePrefix();
     this.o.onProgress?.(this.receivedBytes, this.receivedCount);
     this.maybeSync();
   }
@@ -205,14 +211,14 @@ export class ChunkReceiver {
 
   /** Every chunk is in; resolves with the file's SHA-256 (hex). */
   finishHash(): Promise<string> {
-    return this.o.hash.finish(this.o.fileSize);
+    return this.fileSink.finish();
   }
 
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     for (const m of this.queued.splice(0)) this.release(m);
-    this.o.hash.abort();
+    this.fileSink.abort();
   }
 
   private checkHeader(m: ChunkData): FtsError | undefined {
@@ -238,19 +244,13 @@ export class ChunkReceiver {
     this.o.sink.send([encodeControl({ type: MessageType.CHUNK_NACK, transferId: this.o.transferId, errorCode: code, chunkIndices: [index] })]);
   }
 
-  private advancePrefix(): void {
-    const before = this.prefixChunks;
-    while (this.prefixChunks < this.totalChunks && this.received.has(this.prefixChunks)) this.prefixChunks++;
-    if (this.prefixChunks !== before) this.o.hash.advance(Math.min(this.prefixChunks * this.o.chunkSize, this.o.fileSize));
-  }
-
   private maybeSync(): void {
     const every = this.o.syncEveryBytes ?? 64 * 1024 * 1024;
     if (this.syncing || this.stopped || this.unsyncedBytes < every) return;
     this.syncing = true;
     this.unsyncedBytes = 0;
     const durable = new ChunkBitmap(this.totalChunks, this.received.bytes);
-    this.track(this.o.workers.syncFile(this.o.fd).then(
+    this.track(this.fileSink.sync().then(
       () => this.o.deliver({ kind: 'chunkSynced', durable }),
       (error: unknown) => this.o.deliver({ kind: 'chunkSynced', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_WRITE_ERROR, String(error)) }),
     ));
@@ -263,10 +263,10 @@ export class ChunkReceiver {
     });
   }
 
-  /** Resolves once no task (write, sync, hash) uses the file descriptor: only then may it be closed. */
+  /** Resolves once nothing (write, sync, the sink) uses the file descriptor: only then may it be closed. */
   async idle(): Promise<void> {
     if (this.tasks > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    await this.o.hash.settled();
+    await this.fileSink.settled();
   }
 
   private release(m: ChunkData): void {

@@ -2,7 +2,7 @@
  * What actors are given by the engine that creates them, as small
  * interfaces: actors never import `engine/`.
  */
-import type { BufferRef, ReadChunkResult, ReadChunkTask, WriteChunkResult, WriteChunksTask } from '../workers/types.js';
+import type { BufferRef, ReadChunkResult, ReadChunkTask, WriteChunkResult, WriteChunkTask } from '../workers/types.js';
 
 /** Where a connection's frames go: one gathered write per frame. */
 export interface FrameSink {
@@ -45,11 +45,36 @@ export interface HashStream {
   settled(): Promise<void>;
 }
 
+/**
+ * A received file's chunks, checked (LZ4, CRC32), written and hashed off the
+ * main thread, one request at a time in the order sent.
+ */
+export interface FileSink {
+  /** Results in the order of `chunks`; buffers come back in them. */
+  write(chunks: WriteChunkTask[]): Promise<WriteChunkResult[]>;
+  /** Makes everything written so far durable. */
+  sync(): Promise<void>;
+  /** Every chunk is written: the file's SHA-256 (hex). The sink ends. */
+  finish(): Promise<string>;
+  abort(): void;
+  /** Resolves once the sink has ended and let go of the file, however it ended. */
+  settled(): Promise<void>;
+}
+
+export interface SinkOptions {
+  fd: number;
+  path?: string;
+  fileSize: number;
+  chunkSize: number;
+  /** Bitmap bytes of the chunks already in the file. */
+  present?: Uint8Array;
+}
+
 /** The worker pool as actors see it. */
 export interface ChunkWorkers {
   readChunk(task: ReadChunkTask): Promise<ReadChunkResult>;
-  /** Checks and writes chunks of one file, in order, in one task. */
-  writeChunks(task: WriteChunksTask): Promise<WriteChunkResult[]>;
+  /** The sink of one received file. */
+  openSink(opts: SinkOptions): FileSink;
   syncFile(fd: number): Promise<void>;
   hashFile(fd: number): HashStream;
   /** A chunk buffer of exactly `size` bytes, from the shared pool. */

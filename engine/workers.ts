@@ -5,7 +5,7 @@ import type { WorkerPool } from '../workers/pool.js';
 export function poolWorkers(pool: WorkerPool): ChunkWorkers {
   return {
     readChunk: (task) => pool.readChunk(task),
-    writeChunks: (task) => pool.writeChunks(task),
+    openSink: (opts) => pool.openSink(opts),
     syncFile: (fd) => pool.syncFile(fd),
     hashFile: (fd) => pool.hashFile(fd),
     acquireBuffer: (size) => pool.buffers.acquire(size),

@@ -4,6 +4,7 @@
  * back in the result.
  */
 import { availableParallelism } from 'node:os';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { FtsError } from '../protocol/errors.js';
 import { failureError } from './failure.js';
@@ -18,7 +19,10 @@ import {
   type SyncTask,
   type TaskFailure,
   type WriteChunkResult,
-  type WriteChunksTask,
+  type WriteChunkTask,
+  type SinkReply,
+  type SinkRequest,
+  type SinkTask,
   type BufferRef,
   type WorkerSetup,
 } from './types.js';
@@ -32,8 +36,9 @@ export interface WorkerPoolOptions {
    */
   threads?: number;
   /**
-   * Tasks a worker holds at once. Hash tasks wait for data without blocking
-   * their thread, so a worker must accept more than one task.
+   * Tasks a worker holds at once. Hash and sink tasks wait for data without
+   * blocking their thread, one per transfer, so a worker must accept many:
+   * a sink that had to wait for a slot would stall its transfer.
    */
   tasksPerThread?: number;
   /** Slab slots and fallback buffers (see BufferPool). */
@@ -54,11 +59,12 @@ export class WorkerPool {
   private hashesRunning = 0;
   private readonly hashQueue: (() => void)[] = [];
   private readonly liveHashes = new Set<HashHandle>();
+  private readonly liveSinks = new Set<FileSinkHandle>();
   private closed = false;
 
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, opts.threads ?? availableParallelism() - 1);
-    const perThread = Math.max(2, opts.tasksPerThread ?? 8);
+    const perThread = Math.max(2, opts.tasksPerThread ?? 512);
     this.buffers = new BufferPool(opts.buffers);
     this.piscina = new Piscina({
       filename: compiledTasksUrl(),
@@ -86,8 +92,15 @@ export class WorkerPool {
     return this.run<ReadChunkResult>('readChunk', task, moved([task.ref]));
   }
 
-  writeChunks(task: WriteChunksTask): Promise<WriteChunkResult[]> {
-    return this.run<WriteChunkResult[]>('writeChunks', task, moved(task.chunks.map((c) => c.ref)));
+  /** Opens the sink that checks, writes and hashes the chunks of one received file. */
+  openSink(opts: Omit<SinkTask, 'port'>): FileSinkHandle {
+    const handle = new FileSinkHandle(opts, (task) => {
+      if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
+      return this.piscina.run(task, { name: 'fileSink', transferList: [task.port] }) as Promise<{ ok: true } | TaskFailure>;
+    });
+    this.liveSinks.add(handle);
+    void handle.settled().then(() => this.liveSinks.delete(handle));
+    return handle;
   }
 
   async syncFile(fd: number): Promise<void> {
@@ -130,6 +143,7 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     for (const h of this.liveHashes) h.abort();
+    for (const s of this.liveSinks) s.abort();
     for (const wake of this.hashQueue.splice(0)) wake();
     await this.piscina.destroy();
   }
@@ -188,5 +202,101 @@ export class HashHandle {
   private wake(): void {
     Atomics.add(this.words, HashControl.SEQ, 1);
     Atomics.notify(this.words, HashControl.SEQ);
+  }
+}
+
+type SinkWaiter = { resolve: (reply: SinkReply) => void; reject: (error: Error) => void };
+
+/**
+ * The main thread's end of a file sink (workers/sink-task.ts): requests go
+ * over a message port to the one worker that holds the file, and are answered
+ * in order.
+ */
+export class FileSinkHandle {
+  private readonly port: MessagePort;
+  private readonly waiting = new Map<number, SinkWaiter>();
+  private readonly done: Promise<void>;
+  private nextId = 1;
+  private ended = false;
+
+  constructor(opts: Omit<SinkTask, 'port'>, start: (task: SinkTask) => Promise<{ ok: true } | TaskFailure>) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    let ended!: () => void;
+    this.done = new Promise<void>((resolve) => (ended = resolve));
+    let failure: Error | undefined;
+    port1.on('message', (reply: SinkReply) => {
+      if (reply.op === 'closed') {
+        if (reply.failure) failure = failureError(reply.failure);
+        return;
+      }
+      const waiter = this.waiting.get(reply.id);
+      this.waiting.delete(reply.id);
+      waiter?.resolve(reply);
+    });
+    // The worker closes its end after its last reply, and messages sent before
+    // a close arrive before it: so at 'close' nothing more will be answered,
+    // and the sink's descriptors are closed.
+    port1.once('close', () => {
+      this.end(failure ?? new FtsError(-750, 'file sink closed'));
+      ended();
+    });
+    // The transfer's socket keeps the process alive while it matters; an idle sink must not.
+    port1.unref();
+    start({ ...opts, port: port2 }).then(
+      () => undefined,
+      (error: unknown) => {
+        // The task never ran or its worker died: its end of the port may never close.
+        failure = error instanceof Error ? error : new Error(String(error));
+        this.port.close();
+      },
+    );
+  }
+
+  /** Checks and writes chunks; buffers come back in the results. */
+  async write(chunks: WriteChunkTask[]): Promise<WriteChunkResult[]> {
+    const reply = await this.request({ op: 'write', id: 0, chunks }, moved(chunks.map((c) => c.ref)));
+    if (reply.op !== 'write') throw new Error(`sink answered ${reply.op} to write`);
+    return reply.results;
+  }
+
+  /** Makes everything written so far durable. */
+  async sync(): Promise<void> {
+    const reply = await this.request({ op: 'sync', id: 0 }, []);
+    if (reply.op === 'sync' && !reply.ok) throw failureError(reply.failure);
+  }
+
+  /** The file is complete: its SHA-256 (hex). The sink ends. */
+  async finish(): Promise<string> {
+    const reply = await this.request({ op: 'finish', id: 0 }, []);
+    if (reply.op !== 'finish') throw new Error(`sink answered ${reply.op} to finish`);
+    if (!reply.ok) throw failureError(reply.failure);
+    return reply.sha256;
+  }
+
+  abort(): void {
+    if (this.ended) return;
+    this.port.postMessage({ op: 'abort', id: 0 } satisfies SinkRequest);
+  }
+
+  /** Resolves once the sink's task has ended (and closed its descriptors), however it ended. */
+  settled(): Promise<void> {
+    return this.done;
+  }
+
+  private request(m: SinkRequest, transfer: ArrayBuffer[]): Promise<SinkReply> {
+    if (this.ended) return Promise.reject(new FtsError(-750, 'file sink closed'));
+    const id = this.nextId++;
+    m.id = id;
+    return new Promise<SinkReply>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.port.postMessage(m, transfer);
+    });
+  }
+
+  private end(error: Error): void {
+    this.ended = true;
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
   }
 }

@@ -7,12 +7,13 @@
  * `{ ok: false, code, message }` results; only bugs throw.
  */
 import { createHash } from 'node:crypto';
-import { fdatasyncSync, fstatSync, readSync, writeSync } from 'node:fs';
+import { fdatasyncSync, fstatSync, readSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
-import { compressSync, uncompressSync } from 'lz4-napi';
+import { compressSync } from 'lz4-napi';
+import { runFileSink } from './sink-task.js';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type WriteChunkResult, type WriteChunkTask, type WriteChunksTask, type BufferRef, type WorkerSetup } from './types.js';
+import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type SinkTask, type BufferRef, type WorkerSetup } from './types.js';
 
 const slab = (workerData as WorkerSetup | undefined)?.slab;
 
@@ -45,11 +46,6 @@ function readFully(fd: number, into: Buffer, position: number): number {
   return got;
 }
 
-function writeFully(fd: number, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-}
-
 /**
  * Sender side: read one chunk, CRC32 it, and LZ4 it when asked and when that
  * shrinks it (a compressed section is never larger than the raw one, §2).
@@ -79,39 +75,9 @@ export function readChunk(task: ReadChunkTask): ReadChunkResult {
   }
 }
 
-/**
- * Receiver side: check each received chunk (decompress, length, CRC32) and
- * write it at its place in the temporary file. A bad chunk is reported, not
- * written. Buffers go back with the results.
- */
-export function writeChunks(task: WriteChunksTask): WriteChunkResult[] {
-  const results = task.chunks.map((chunk) => writeOne(task.fd, chunk));
-  return moving(results, task.chunks.map((c) => c.ref));
-}
-
-function writeOne(fd: number, task: WriteChunkTask): WriteChunkResult {
-  const section = viewOf(task.ref);
-  const bad = (message: string): WriteChunkResult => ({ ok: false, code: -720, errno: '', message, ref: task.ref });
-  let data: Buffer = section;
-  if (task.compressed) {
-    // The 4-byte little-endian size prefix is checked before LZ4 allocates
-    // anything, so a lying prefix cannot make this thread allocate gigabytes.
-    if (section.length < 4 || section.readUInt32LE(0) !== task.originalSize) return bad('compressed size prefix does not match original_size');
-    try {
-      data = uncompressSync(section);
-    } catch (err) {
-      return { ...failure(err, -720), ref: task.ref };
-    }
-  }
-  if (data.length !== task.originalSize) return bad(`chunk is ${data.length} bytes, header says ${task.originalSize}`);
-  if ((crc32(data) >>> 0) !== task.crc32) return bad('CRC32 mismatch');
-  try {
-    writeFully(fd, data, task.position);
-  } catch (err) {
-    const errno = (err as NodeJS.ErrnoException).code;
-    return { ...failure(err, errno === 'ENOSPC' ? -754 : -751), ref: task.ref };
-  }
-  return { ok: true, ref: task.ref };
+/** A received file's sink: its chunks checked, written and hashed in this thread (see sink-task.ts). */
+export function fileSink(task: SinkTask): Promise<{ ok: true } | TaskFailure> {
+  return runFileSink(task, viewOf);
 }
 
 /** Makes written data durable before anything (a checkpoint, a rename) names it. */

@@ -51,16 +51,6 @@ export interface WorkerSetup {
   slab: SharedArrayBuffer;
 }
 
-/**
- * Chunks of one file, checked and written in order by one task. Writes to
- * one file are serialised this way: two threads writing the same file
- * contend on its inode lock (measured: 3x the CPU of one writer).
- */
-export interface WriteChunksTask {
-  fd: number;
-  chunks: WriteChunkTask[];
-}
-
 export interface SyncTask {
   fd: number;
 }
@@ -86,3 +76,33 @@ export const HashControl = {
   FINAL: 1,
   ABORTED: 2,
 } as const;
+
+/**
+ * A file sink (see sink-task.ts): every chunk of one received file is checked,
+ * written and hashed by one long-lived task, spoken to over `port`.
+ */
+export interface SinkTask {
+  port: import('node:worker_threads').MessagePort;
+  /** The temporary file, open for reading and writing. */
+  fd: number;
+  /** Its path, to open it again for direct I/O; without it every write is buffered. */
+  path?: string;
+  fileSize: number;
+  chunkSize: number;
+  /** Bitmap (ChunkBitmap bytes) of the chunks already in the file: a resumed transfer. */
+  present?: Uint8Array;
+}
+
+export type SinkRequest =
+  | { op: 'write'; id: number; chunks: WriteChunkTask[] }
+  | { op: 'sync'; id: number }
+  | { op: 'finish'; id: number }
+  | { op: 'abort'; id: number };
+
+export type SinkReply =
+  | { op: 'write'; id: number; results: WriteChunkResult[] }
+  | { op: 'sync'; id: number; ok: true }
+  | { op: 'finish'; id: number; ok: true; sha256: string }
+  | { op: 'sync' | 'finish'; id: number; ok: false; failure: TaskFailure }
+  /** The sink's last message: its descriptors are closed. */
+  | { op: 'closed'; id: 0; failure?: TaskFailure };

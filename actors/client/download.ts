@@ -178,7 +178,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       ...(received ? { received } : {}),
       sink: this.ctx.sink,
       workers: this.ctx.workers,
-      hash: this.ctx.workers.hashFile(fd),
+      path: this.temp!.path,
       deliver: (event) => this.tell(event),
       ...(this.spec.syncEveryBytes !== undefined ? { syncEveryBytes: this.spec.syncEveryBytes } : {}),
       onDurable: (durable) => this.spec.persist?.durable(durable),
@@ -248,7 +248,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
     if (this.receiver || !this.accept || !this.written) return;
     this.ctx.resumed({ transferId: this.transferId, direction: 'download', status: resumeStatusName(m.status), chunksKept: this.written.count(), totalChunks: m.totalChunks });
     if (m.status === ResumeStatus.RESUMABLE) {
-      // The hash task reads the kept prefix again from the file; nothing is fetched twice.
+      // The sink hashes the kept prefix again from the file; nothing is fetched twice.
       this.startReceiving(this.written);
       return;
     }

@@ -178,8 +178,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       ...(received ? { received } : {}),
       sink: this.conn.sink,
       workers: this.ctx.workers,
-      // A resumed upload hashes its kept prefix again from the file.
-      hash: this.ctx.workers.hashFile(slot.fd),
+      path: slot.tempPath,
       deliver: (event) => this.tell(event),
       onDurable: (durable) => void this.checkpoint(durable),
       syncEveryBytes: this.ctx.limits.checkpointEveryBytes,
