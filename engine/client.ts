@@ -26,7 +26,7 @@ import { DEFAULT_RECONNECT_POLICY, reconnectDelay, type ReconnectPolicy } from '
 import { ClientStateStore, defaultStateDir, type DownloadRecord, type TransferRecord, type UploadRecord } from './client-state.js';
 import type { ChunkBitmap } from '../protocol/bitmap.js';
 import { WorkerPool } from '../workers/pool.js';
-import { pipeSocket, SocketSink } from './transport.js';
+import { pipeSocket, ReadBuffers, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
 
 export type { TransferProgress, TransferResult, TransferResumed };
@@ -194,7 +194,8 @@ export class FileTransferClient extends EventEmitter {
   private async establish(): Promise<ServerInfo> {
     const { host, port } = this.endpoint!;
     const pool = this.pool!;
-    const socket = await dial(host, port, this.opts.connectTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS);
+    const reads = new ReadBuffers();
+    const socket = await dial(host, port, this.opts.connectTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS, reads);
     const sink = new SocketSink(socket);
     let settle!: { resolve: (ack: ConnectAck) => void; reject: (e: FtsError) => void };
     const handshake = new Promise<ConnectAck>((resolve, reject) => (settle = { resolve, reject }));
@@ -225,6 +226,7 @@ export class FileTransferClient extends EventEmitter {
         closed: (error) => conn.tell({ kind: 'socketClosed', ...(error ? { error } : {}) }),
       },
       Defaults.MAX_CHUNK_SIZE,
+      reads,
     );
     conn.onDrain = resume;
     sink.send([
@@ -650,9 +652,9 @@ function parseEndpoint(endpoint: string | { host?: string; port: number }): { ho
   return { host, port };
 }
 
-function dial(host: string, port: number, timeoutMs: number): Promise<Socket> {
+function dial(host: string, port: number, timeoutMs: number, reads: ReadBuffers): Promise<Socket> {
   return new Promise((resolveDial, reject) => {
-    const socket = netConnect({ host, port, noDelay: true });
+    const socket = netConnect({ host, port, noDelay: true, onread: reads.onread });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new FtsError(ErrorCode.CONNECTION_TIMEOUT, `connecting to ${host}:${port} timed out after ${timeoutMs} ms`));

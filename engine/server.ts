@@ -21,7 +21,7 @@ import { NIL_UUID } from '../protocol/uuid.js';
 import type { UploadRequest } from '../protocol/messages/types.js';
 import { WorkerPool } from '../workers/pool.js';
 import { Storage } from './storage.js';
-import { pipeSocket, SocketSink } from './transport.js';
+import { adoptSocket, pipeSocket, ReadBuffers, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
 import { ParkedUploadRegistry } from './parked.js';
 
@@ -135,7 +135,8 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
   async start(): Promise<ServerAddress> {
     await this.storage.init();
     await this.recoverUploads();
-    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Paused on accept: adoptSocket() re-makes each socket before anything is read.
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolveListen, reject) => {
       server.once('error', reject);
@@ -192,7 +193,9 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     return this.parked.size;
   }
 
-  private accept(socket: Socket): void {
+  private accept(raw: Socket): void {
+    const reads = new ReadBuffers();
+    const socket = adoptSocket(raw, reads);
     const sink = new SocketSink(socket);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
@@ -226,6 +229,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
         closed: () => actor.tell({ kind: 'socketClosed' }),
       },
       this.ctx.limits.maxChunkSize,
+      reads,
     );
     actor.onDrain = resume;
   }

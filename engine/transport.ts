@@ -3,7 +3,7 @@
  * into the actor's mailbox, with the socket paused while the mailbox is
  * full) and frames out (one corked, gathered write per frame).
  */
-import type { Socket } from 'node:net';
+import { Socket, type OnReadOpts } from 'node:net';
 import type { FrameSink } from '../actors/ports.js';
 import { FrameDecoder, type Frame } from '../protocol/decoder.js';
 import type { FtsError } from '../protocol/errors.js';
@@ -63,12 +63,80 @@ export class SocketSink implements FrameSink {
   }
 }
 
+/** Bytes one socket read may fill: what Node itself uses. */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** Idle read buffers a connection keeps: the decoder holds about one frame's worth at a time. */
+const KEEP_READ_BUFFERS = 24;
+
+/**
+ * Socket reads into recycled buffers. Left to itself, Node gives every read
+ * a fresh 64 KiB buffer: at a few hundred MB/s, thousands of allocations a
+ * second whose memory V8 learns is free only at its next collection (it
+ * collects for external memory every ~64 MB), so the heap swelled with dead
+ * read buffers (about 40 MB of a 130 MB server) and the collector's threads
+ * worked to free them. With `onread`, a read lands in one of these buffers,
+ * and the decoder hands it back once it no longer refers to it.
+ */
+export class ReadBuffers {
+  private readonly free: Buffer[] = [];
+  /** Reads that came before the receiver was attached. */
+  private early: Buffer[] | undefined = [];
+  private receiver: (data: Buffer) => void = (data) => this.early?.push(data);
+  /** The `onread` option of net.connect(), or of a socket re-made by adoptSocket(). */
+  readonly onread: OnReadOpts = {
+    buffer: () => this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
+    // Node installs a buffer from `buffer()` for the next read after this returns: this one is ours.
+    callback: (bytes: number, buf: Uint8Array): boolean => {
+      this.receiver(Buffer.from(buf.buffer, buf.byteOffset, bytes));
+      return true;
+    },
+  };
+
+  /** Where each read's bytes go from now on (reads that came earlier first). */
+  attach(receiver: (data: Buffer) => void): void {
+    this.receiver = receiver;
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const data of early) receiver(data);
+  }
+
+  /** A buffer given to the receiver (as it was given) that nothing refers to any more. */
+  release(data: Buffer): void {
+    if (this.free.length < KEEP_READ_BUFFERS && data.byteOffset === 0 && data.buffer.byteLength === READ_BUFFER_BYTES) {
+      this.free.push(Buffer.from(data.buffer as ArrayBuffer));
+    }
+  }
+}
+
+/**
+ * Re-makes an accepted socket (`pauseOnConnect`, nothing read yet) around
+ * the same handle with `onread` (which net.createServer() cannot pass on),
+ * and retires the original. Where the handle is not reachable, the socket is
+ * used as it is.
+ */
+export function adoptSocket(raw: Socket, reads: ReadBuffers): Socket {
+  const holder = raw as unknown as { _handle?: object | null };
+  const handle = holder._handle;
+  if (!handle) {
+    raw.resume();
+    return raw;
+  }
+  const socket = new Socket({ handle, onread: reads.onread } as unknown as ConstructorParameters<typeof Socket>[0]);
+  // The original must let go of the handle before it is destroyed (which
+  // also settles the server's connection count), or it would close it.
+  holder._handle = null;
+  raw.destroy();
+  return socket;
+}
+
 /**
  * Feeds a socket's bytes to `target` as frames. CHUNK_DATA payloads land in
- * pool buffers so they can move to a worker without a copy.
+ * pool buffers so they can move to a worker without a copy. With `reads`
+ * (the socket was made with its `onread`), read buffers are recycled.
  */
-export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number): { decoder: FrameDecoder; resume: () => void } {
+export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number, reads?: ReadBuffers): { decoder: FrameDecoder; resume: () => void } {
   const decoder = new FrameDecoder({
+    ...(reads ? { releaseInput: (data: Buffer) => reads.release(data) } : {}),
     maxChunkSize,
     // Received payloads are assembled in owned buffers (moved to the worker)
     // rather than in the shared slab: V8 copies into shared memory with a
@@ -80,7 +148,8 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     },
     onError: (error) => target.decodeError(error),
   });
-  socket.on('data', (data: Buffer) => decoder.push(data));
+  if (reads) reads.attach((data) => decoder.push(data));
+  else socket.on('data', (data: Buffer) => decoder.push(data));
   let closedOnce = false;
   const closed = (error?: Error) => {
     if (closedOnce) return;

@@ -51,6 +51,12 @@ export interface FrameDecoderOptions {
   maxGarbage?: number;
   /** Where CHUNK_DATA payloads are copied; must return a Buffer of exactly `size` bytes. */
   allocateChunkPayload?: (size: number) => Buffer;
+  /**
+   * Given: each pushed buffer is handed back here once the decoder holds no
+   * reference to it, so the caller may reuse it (socket reads into recycled
+   * buffers); every payload is then copied, never a view of the input.
+   */
+  releaseInput?: (data: Buffer) => void;
   /** Each valid frame, in order. */
   onFrame: (frame: Frame) => void;
   /** A frame that failed a check and was skipped (for counters and tests). */
@@ -113,6 +119,8 @@ export class FrameDecoder {
   /** Drops everything held; further input is ignored. */
   stop(): void {
     this.stopped = true;
+    const release = this.opts.releaseInput;
+    if (release) for (let i = this.first; i < this.chunks.length; i++) if (this.chunks[i] !== EMPTY) release(this.chunks[i]!);
     this.chunks = [];
     this.first = 0;
     this.offset = 0;
@@ -120,7 +128,10 @@ export class FrameDecoder {
   }
 
   push(data: Buffer): void {
-    if (this.stopped || data.length === 0) return;
+    if (this.stopped || data.length === 0) {
+      this.opts.releaseInput?.(data);
+      return;
+    }
     this.chunks.push(data);
     this.buffered += data.length;
     this.drain();
@@ -221,6 +232,7 @@ export class FrameDecoder {
         return;
       }
       n -= left;
+      this.opts.releaseInput?.(chunks[this.first]!);
       chunks[this.first++] = EMPTY;
       this.offset = 0;
     }
@@ -238,7 +250,7 @@ export class FrameDecoder {
     if (n === 0) return Buffer.alloc(0);
     const allocate = isChunkData ? this.opts.allocateChunkPayload : undefined;
     const head = this.chunks[this.first]!;
-    if (allocate === undefined && head.length - this.offset >= n) {
+    if (allocate === undefined && !this.opts.releaseInput && head.length - this.offset >= n) {
       const view = head.subarray(this.offset, this.offset + n);
       this.consume(n);
       return view;
