@@ -7,6 +7,7 @@ import {
   FrameDecoder,
   MAX_CONTROL_PAYLOAD,
   MAX_GARBAGE_BYTES,
+  type FrameDecoderOptions,
   type Message,
 } from '../../protocol/index.js';
 import { collector, feed, frameKeys, frameOf, ID_A, ID_B, prng, rawFrame, sampleMessages, splitAt, T, timing } from './helpers.js';
@@ -498,6 +499,68 @@ memory('many small frames across many small pieces: the buffer list is compacted
   for (let at = 0; at < stream.length; at += 7) c.decoder.push(stream.subarray(at, at + 7));
   assert.is(c.frames.length, 3000);
   assert.is(c.decoder.bufferedBytes, 0);
+});
+
+/**
+ * A decoder whose input buffers are recycled: each pushed piece is a copy the
+ * test owns; once released it is filled with 0xEE at once (as a reused socket
+ * buffer would be), so a frame still referring to it would come out wrong.
+ */
+function recyclingFeed(pieces: Buffer[], opts: Partial<FrameDecoderOptions> = {}): { c: ReturnType<typeof collector>; pushed: Buffer[]; released: Buffer[] } {
+  const pushed: Buffer[] = [];
+  const released: Buffer[] = [];
+  const c = collector({
+    ...opts,
+    releaseInput: (b) => {
+      released.push(b);
+      b.fill(0xee);
+    },
+  });
+  for (const p of pieces) {
+    const own = Buffer.from(p);
+    pushed.push(own);
+    c.decoder.push(own);
+  }
+  return { c, pushed, released };
+}
+
+memory('releaseInput: a stream cut at random points decodes the same, and every consumed buffer is released exactly once', () => {
+  const frames = [errorFrame('one'), frameOf(chunkMessage(100_000)), errorFrame('two'), frameOf(chunkMessage(3)), errorFrame('three')];
+  const stream = Buffer.concat(frames);
+  const expected = frameKeys(feed([stream]).frames);
+  const rand = prng(7);
+  for (let round = 0; round < 40; round++) {
+    const cuts = Array.from({ length: 1 + Math.floor(rand() * 30) }, () => Math.floor(rand() * stream.length));
+    const { c, pushed, released } = recyclingFeed(splitAt(stream, cuts), { allocateChunkPayload: (n) => Buffer.alloc(n) });
+    assert.equal(frameKeys(c.frames), expected, `round ${round}`);
+    assert.is(released.length, pushed.length, 'all consumed: all released');
+    assert.is(new Set(released).size, released.length, 'none twice');
+    for (const b of released) assert.ok(pushed.includes(b), 'released as pushed');
+  }
+});
+
+memory('releaseInput: a buffer still holding part of a frame is kept; stop() releases what is held; input after stop is released at once', () => {
+  const frame = frameOf(chunkMessage(1000));
+  const { c, pushed, released } = recyclingFeed([frame.subarray(0, 300), frame.subarray(300, 600)]);
+  assert.is(released.length, 0, 'a partial frame keeps its buffers');
+  c.decoder.stop();
+  assert.equal(new Set(released), new Set(pushed));
+  const late = Buffer.from('late');
+  c.decoder.push(late);
+  assert.is(released.at(-1), late);
+});
+
+memory('releaseInput: garbage and failed frames release their buffers; a control payload is a copy, never a view', () => {
+  const bad = rawFrame(T.ERROR, Buffer.from('xxxxxxxxxxxxxxxx'), { checksum: 1 });
+  const good = errorFrame('after');
+  const { c, pushed, released } = recyclingFeed([Buffer.from('garbage!'), bad, good]);
+  assert.is(c.frames.length, 1);
+  assert.is(released.length, pushed.length);
+  const payload = c.frames[0]!.payload;
+  // Small buffers may share Node's allocation pool: what matters is that the byte ranges never overlap.
+  const overlaps = (x: Buffer, y: Buffer) => x.buffer === y.buffer && x.byteOffset < y.byteOffset + y.length && y.byteOffset < x.byteOffset + x.length;
+  for (const p of pushed) assert.not.ok(overlaps(payload, p), 'not a view of its input');
+  assert.equal(payload, good.subarray(9, good.length - 4), 'intact after its input was overwritten');
 });
 
 memory.run();
