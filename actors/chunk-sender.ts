@@ -23,6 +23,8 @@ export type CompressionMode = 'none' | 'always' | 'adaptive';
 export interface ChunkSenderOptions {
   transferId: string;
   fd: number;
+  /** The same file opened with O_DIRECT: chunks are read around the page cache. */
+  directFd?: number;
   fileSize: number;
   chunkSize: number;
   window: number;
@@ -235,7 +237,14 @@ export class ChunkSender {
     if (this.skipCompression > 0) this.skipCompression--;
     this.reading++;
     try {
-      const result = await this.o.workers.readChunk({ fd: this.o.fd, ref: this.o.workers.refOf(buffer), position: index * this.o.chunkSize, length, compress });
+      const result = await this.o.workers.readChunk({
+        fd: this.o.fd,
+        ...(this.o.directFd !== undefined ? { directFd: this.o.directFd } : {}),
+        ref: this.o.workers.refOf(buffer),
+        position: index * this.o.chunkSize,
+        length,
+        compress,
+      });
       if (this.stopped) this.giveBack(buffer, this.o.workers.viewOf(result.ref));
       else this.held.set(buffer, 'ready');
       return { kind: 'chunkRead', index, result, token: buffer };

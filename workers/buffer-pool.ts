@@ -6,6 +6,9 @@
  *   │ slot 0 │ slot 1 │ slot 2 │ ... │ slot n │   each slot: one chunk (≤ 1 MiB + header)
  *   └────────┴────────┴────────┴─────┴────────┘
  *
+ * The slab starts on a page boundary and slots are whole pages, so a sender
+ * can read a chunk into its slot with O_DIRECT.
+ *
  * A chunk that lives in a slot crosses threads as an offset: nothing is
  * moved or copied, and no ArrayBuffer is created per chunk. (Moving
  * ArrayBuffers back and forth made V8 count each arrival as new external
@@ -19,6 +22,7 @@
  * assembled by copying socket data, and V8 copies into shared memory with a
  * relaxed word-at-a-time memmove that costs more than the moves.
  */
+import { pageAlignedShared } from './aligned-memory.js';
 import type { BufferRef } from './types.js';
 
 export interface BufferPoolOptions {
@@ -43,7 +47,7 @@ export class BufferPool {
     const count = opts.slots ?? 160;
     this.slotSize = opts.slotSize ?? 1024 * 1024 + 4096;
     this.maxRetainedBytes = opts.maxRetainedBytes ?? 32 * 1024 * 1024;
-    this.slab = new SharedArrayBuffer(count * this.slotSize);
+    this.slab = pageAlignedShared(count * this.slotSize);
     this.slots = Array.from({ length: count }, (_, i) => Buffer.from(this.slab, i * this.slotSize, this.slotSize));
     this.free = Array.from({ length: count }, (_, i) => count - 1 - i);
   }

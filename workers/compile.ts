@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 
-const SOURCES = ['tasks.ts', 'sink-task.ts', 'types.ts'];
+const SOURCES = ['tasks.ts', 'sink-task.ts', 'aligned-memory.ts', 'types.ts'];
 
 let cached: string | undefined;
 

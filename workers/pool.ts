@@ -78,7 +78,7 @@ export class WorkerPool {
       maxThreads: this.threads,
       concurrentTasksPerWorker: perThread,
       idleTimeout: 30_000,
-      workerData: { slab: this.buffers.slab } satisfies WorkerSetup,
+      workerData: { slab: this.buffers.slab, slotSize: this.buffers.slotSize } satisfies WorkerSetup,
       // 'sync' parks an idle worker in Atomics.wait, which would stall the
       // hash tasks that wait asynchronously for more of a file.
       atomics: 'disabled',

@@ -11,8 +11,7 @@
  * page cache cost as much CPU as the rest of the receive path together (a
  * 1 GiB buffered write: 0.6–2.8 s of system time; direct: 0.35 s), and the
  * receiver has no use for the cached copy. Direct I/O needs page-aligned
- * memory, which JavaScript cannot ask malloc for; a WebAssembly.Memory is
- * mapped by V8 on page boundaries, so the staging area is one. Where O_DIRECT
+ * memory, so the staging area is one (aligned-memory.ts). Where O_DIRECT
  * is unknown or refused (tmpfs, macOS), the same path writes buffered.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -20,6 +19,7 @@ import { closeSync, constants as fsc, fdatasyncSync, openSync, readSync, writeSy
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { uncompressSync } from 'lz4-napi';
+import { pageAlignedBuffer } from './aligned-memory.js';
 import type { BufferRef, SinkReply, SinkRequest, SinkTask, TaskFailure, WriteChunkResult, WriteChunkTask } from './types.js';
 
 /** Direct I/O transfer unit and alignment: the page, which every block size divides. */
@@ -28,14 +28,11 @@ const ALIGN = 4096;
 const STAGING_BYTES = 4 * 1024 * 1024;
 const READ_SLICE = 1024 * 1024;
 
-// @types/node declares WebAssembly's types but not the global itself (that is in lib.dom).
-const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
-
 let staging: Buffer | undefined;
 /** This worker's staging area (one suffices: a batch is written without yielding). */
 function stagingArea(): Buffer {
-  // 64 KiB WebAssembly pages; one more than needed so a 1 MiB chunk always fits after a partial fill.
-  staging ??= Buffer.from(new wasm.Memory({ initial: (STAGING_BYTES + 1024 * 1024) / 65536 }).buffer);
+  // Room for a 1 MiB chunk beyond the run's target size, so a chunk never waits for a flush to fit.
+  staging ??= pageAlignedBuffer(STAGING_BYTES + 1024 * 1024);
   return staging;
 }
 

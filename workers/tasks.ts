@@ -15,7 +15,10 @@ import { runFileSink } from './sink-task.js';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type SinkTask, type BufferRef, type WorkerSetup } from './types.js';
 
-const slab = (workerData as WorkerSetup | undefined)?.slab;
+const setup = workerData as WorkerSetup | undefined;
+const slab = setup?.slab;
+/** Direct I/O's unit: the page, which every block size divides. */
+const PAGE = 4096;
 
 /** The bytes a ref names: a view of the shared slab, or of a moved buffer. */
 function viewOf(ref: BufferRef): Buffer {
@@ -47,6 +50,34 @@ function readFully(fd: number, into: Buffer, position: number): number {
 }
 
 /**
+ * Reads the chunk into `view`: with O_DIRECT when the task allows it (whole
+ * pages into the slot, which has room for them; the file's end stops a read
+ * short), else through the page cache.
+ */
+function readChunkBytes(task: ReadChunkTask, view: Buffer): number {
+  const direct = task.directFd;
+  if (direct !== undefined && !task.ref.buffer && slab && setup && task.position % PAGE === 0 && task.ref.offset % PAGE === 0) {
+    const pages = Math.ceil(task.length / PAGE) * PAGE;
+    if (pages <= setup.slotSize) {
+      try {
+        const into = Buffer.from(slab, task.ref.offset, pages);
+        let got = 0;
+        // A read that stops short of a page boundary has met the end of the file.
+        while (got < pages) {
+          const n = readSync(direct, into, got, pages - got, task.position + got);
+          got += n;
+          if (n === 0 || got % PAGE !== 0) break;
+        }
+        return Math.min(got, task.length);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      }
+    }
+  }
+  return readFully(task.fd, view, task.position);
+}
+
+/**
  * Sender side: read one chunk, CRC32 it, and LZ4 it when asked and when that
  * shrinks it (a compressed section is never larger than the raw one, §2).
  */
@@ -54,7 +85,7 @@ export function readChunk(task: ReadChunkTask): ReadChunkResult {
   const view = viewOf(task.ref).subarray(0, task.length);
   const refs = [task.ref];
   try {
-    const got = readFully(task.fd, view, task.position);
+    const got = readChunkBytes(task, view);
     if (got !== task.length) {
       return moving({ ok: false, code: -750, errno: 'ESHORT', message: `file shrank: read ${got} of ${task.length} bytes at ${task.position}`, ref: task.ref }, refs);
     }

@@ -23,6 +23,12 @@ export interface BufferRef {
 
 export interface ReadChunkTask {
   fd: number;
+  /**
+   * The file opened with O_DIRECT: used when the chunk lies in a slab slot
+   * (page-aligned) at a page-aligned position; `fd` otherwise, and if the
+   * file system refuses.
+   */
+  directFd?: number;
   /** At least `length` bytes. */
   ref: BufferRef;
   position: number;
@@ -49,6 +55,8 @@ export type WriteChunkResult = { ok: true; ref: BufferRef } | (TaskFailure & { r
 /** What every worker is given once, at start-up. */
 export interface WorkerSetup {
   slab: SharedArrayBuffer;
+  /** Bytes of each slab slot (slots start on page boundaries). */
+  slotSize: number;
 }
 
 export interface SyncTask {

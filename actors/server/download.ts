@@ -122,6 +122,7 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
     this.sender = new ChunkSender({
       transferId: this.transferId,
       fd: file.fd,
+      ...(file.directFd !== undefined ? { directFd: file.directFd } : {}),
       fileSize: file.size,
       chunkSize,
       window,

@@ -27,6 +27,8 @@ export interface StoredFile {
 
 export interface ReadableFile extends StoredFile {
   fd: number;
+  /** The same file opened for direct I/O (page-cache bypass), where the file system allows it. */
+  directFd?: number;
   close(): Promise<void>;
 }
 
