@@ -63,6 +63,8 @@ export interface ClientOptions {
   stateDir?: string | false;
   /** Download bytes between two syncs of the temporary file and updates of its record. Default 64 MiB. */
   checkpointEveryBytes?: number;
+  /** Write downloads with O_DIRECT, around the page cache, where the file system allows it. Default true. */
+  directIo?: boolean;
 }
 
 export interface ServerInfo {
@@ -465,6 +467,7 @@ export class FileTransferClient extends EventEmitter {
           }
         : {}),
       ...(this.opts.checkpointEveryBytes !== undefined ? { syncEveryBytes: this.opts.checkpointEveryBytes } : {}),
+      directIo: this.opts.directIo ?? true,
       ...(persist
         ? {
             persist: {

@@ -48,6 +48,12 @@ export interface ServerOptions {
   resumeTtlMs?: number;
   /** Upload bytes between two syncs of the temporary file and checkpoints. Default 64 MiB. */
   checkpointEveryBytes?: number;
+  /**
+   * Write uploads and read downloads with O_DIRECT, around the page cache,
+   * where the file system allows it (Linux; not tmpfs). Default true: on the
+   * machine measured, the page cache's copies were most of the server's CPU.
+   */
+  directIo?: boolean;
   /** Accept or refuse uploads: true accepts, false or a reason refuses (-713). */
   onUploadRequest?: (info: UploadRequestInfo) => Decision | Promise<Decision>;
   /** Accept or refuse downloads: true accepts, false or a reason refuses (-747). */
@@ -86,7 +92,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     this.ownsPool = !opts.pool;
     this.pool = opts.pool ?? new WorkerPool();
     const root = resolve(opts.root ?? './storage');
-    this.storage = new Storage({ root, ...(opts.quotaBytes !== undefined ? { quotaBytes: opts.quotaBytes } : {}) }, this.pool);
+    this.storage = new Storage({ root, directIo: opts.directIo ?? true, ...(opts.quotaBytes !== undefined ? { quotaBytes: opts.quotaBytes } : {}) }, this.pool);
     const maxChunkSize = opts.maxChunkSize ?? Defaults.MAX_CHUNK_SIZE;
     const limits: ServerLimits = {
       serverName: opts.serverName ?? `fts@${hostname()}`,
@@ -100,6 +106,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       idleTimeoutMs: opts.idleTimeoutMs ?? Defaults.SERVER_IDLE_MS,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS,
       checkpointEveryBytes: opts.checkpointEveryBytes ?? 64 * 1024 * 1024,
+      directIo: opts.directIo ?? true,
     };
     if (maxChunkSize < Defaults.MIN_CHUNK_SIZE || maxChunkSize > Defaults.MAX_CHUNK_SIZE) {
       throw new FtsError(ErrorCode.CONFIG_CHUNK_SIZE_ERROR, `maxChunkSize must be within ${Defaults.MIN_CHUNK_SIZE}..${Defaults.MAX_CHUNK_SIZE}`);

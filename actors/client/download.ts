@@ -31,6 +31,8 @@ export interface DownloadSpec {
   resumeFrom?: { accept: DownloadAccept; tempPath: string; written: Buffer };
   /** Bytes between two syncs of the temporary file (then `persist.durable`). */
   syncEveryBytes?: number;
+  /** Write with O_DIRECT where the file system allows it. */
+  directIo?: boolean;
   /** Durable client state. */
   persist?: {
     accepted(accept: DownloadAccept, tempPath: string): void;
@@ -178,7 +180,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       ...(received ? { received } : {}),
       sink: this.ctx.sink,
       workers: this.ctx.workers,
-      path: this.temp!.path,
+      ...(this.spec.directIo !== false ? { path: this.temp!.path } : {}),
       deliver: (event) => this.tell(event),
       ...(this.spec.syncEveryBytes !== undefined ? { syncEveryBytes: this.spec.syncEveryBytes } : {}),
       onDurable: (durable) => this.spec.persist?.durable(durable),

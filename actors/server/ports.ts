@@ -14,6 +14,8 @@ export interface ServerLimits {
   handshakeTimeoutMs: number;
   /** Upload bytes between two syncs + checkpoints. */
   checkpointEveryBytes: number;
+  /** Uploads are written with O_DIRECT where possible. */
+  directIo: boolean;
 }
 
 export interface StoredFile {

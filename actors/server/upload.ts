@@ -178,7 +178,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       ...(received ? { received } : {}),
       sink: this.conn.sink,
       workers: this.ctx.workers,
-      path: slot.tempPath,
+      ...(this.ctx.limits.directIo ? { path: slot.tempPath } : {}),
       deliver: (event) => this.tell(event),
       onDurable: (durable) => void this.checkpoint(durable),
       syncEveryBytes: this.ctx.limits.checkpointEveryBytes,

@@ -101,7 +101,8 @@ export function buildProgram(): Command {
     .option('--max-file-size <size>', 'largest file accepted', sizeArg)
     .option('--quota <size>', 'total bytes stored files may take', sizeArg)
     .option('--max-connections <n>', 'concurrent connections', intArg)
-    .action(async (o: { root: string; host: string; port: number; token?: string; maxFileSize?: number; quota?: number; maxConnections?: number }) => {
+    .option('--no-direct-io', 'read and write files through the page cache (default: O_DIRECT where the file system allows it)')
+    .action(async (o: { root: string; host: string; port: number; token?: string; maxFileSize?: number; quota?: number; maxConnections?: number; directIo: boolean }) => {
       const server = new FileTransferServer({
         root: o.root,
         host: o.host,
@@ -110,6 +111,7 @@ export function buildProgram(): Command {
         ...(o.maxFileSize !== undefined ? { maxFileSize: o.maxFileSize } : {}),
         ...(o.quota !== undefined ? { quotaBytes: o.quota } : {}),
         ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+        directIo: o.directIo,
       });
       const addr = await server.start();
       process.stderr.write(`fts serving ${server.storage.root} on ${addr.host}:${addr.port}\n`);
