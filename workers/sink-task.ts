@@ -93,34 +93,41 @@ class FileSink {
     return true;
   }
 
+  /**
+   * Checks and writes `chunks`. A chunk is reported ok only once the run it
+   * was staged in is in the file; when a run fails to write, every chunk of
+   * it fails, and so does the rest of the request.
+   */
   write(chunks: WriteChunkTask[]): WriteChunkResult[] {
     const results: WriteChunkResult[] = [];
+    /** Indices in `results` of the chunks in the staged run. */
+    const staged: number[] = [];
     let failed: TaskFailure | undefined;
-    for (const chunk of chunks) {
-      if (failed) {
-        results.push({ ...failed, ref: chunk.ref });
-        continue;
+    const flush = (): void => {
+      try {
+        this.flush();
+      } catch (err) {
+        failed = writeFailure(err);
+        for (const k of staged) results[k] = { ...failed, ref: results[k]!.ref };
       }
-      const checked = verify(chunk, this.viewOf(chunk.ref));
-      if (!checked.ok) {
+      staged.length = 0;
+    };
+    for (const chunk of chunks) {
+      const checked = failed ? undefined : verify(chunk, this.viewOf(chunk.ref));
+      if (checked && !checked.ok) {
         results.push(checked);
         continue;
       }
-      try {
-        this.stage(checked.data, chunk.position);
-        results.push({ ok: true, ref: chunk.ref });
-      } catch (err) {
-        failed = writeFailure(err);
-        results.push({ ...failed, ref: chunk.ref });
+      if (checked && !this.extends(checked.data, chunk.position)) flush();
+      if (!checked || failed) {
+        results.push({ ...failed!, ref: chunk.ref });
+        continue;
       }
+      this.stage(checked.data, chunk.position);
+      staged.push(results.length);
+      results.push({ ok: true, ref: chunk.ref });
     }
-    try {
-      this.flush();
-    } catch (err) {
-      // The whole staged run is lost: every chunk of it is reported failed.
-      failed = writeFailure(err);
-      return results.map((r) => (r.ok ? { ...failed!, ref: r.ref } : r));
-    }
+    if (!failed) flush();
     return results;
   }
 
@@ -138,21 +145,24 @@ class FileSink {
     return this.hash.digest('hex');
   }
 
-  /** Adds a verified chunk to the staged run (writing the run out first if it cannot extend it). */
-  private stage(data: Buffer, position: number): void {
-    const area = stagingArea();
-    if (this.runLength > 0 && (position !== this.runStart + this.runLength || this.runLength + data.length > area.length)) this.flush();
-    if (this.runLength === 0) this.runStart = position;
-    // Buffer#copy, not TypedArray#set: the latter is a word-at-a-time copy into shared memory.
-    data.copy(area, this.runLength);
-    this.runLength += data.length;
-    if (position === this.hashed) {
-      this.hash.update(data);
-      this.hashed += data.length;
-    }
+  /** Whether `data` at `position` can join the staged run (or there is none). */
+  private extends(data: Buffer, position: number): boolean {
+    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= stagingArea().length);
   }
 
-  /** Writes the staged run, then marks its chunks present and hashes any kept ones that now follow. */
+  /** Adds a verified chunk to the staged run; `extends()` said it may. */
+  private stage(data: Buffer, position: number): void {
+    if (this.runLength === 0) this.runStart = position;
+    // Buffer#copy, not TypedArray#set: the latter is a word-at-a-time copy into shared memory.
+    data.copy(stagingArea(), this.runLength);
+    this.runLength += data.length;
+  }
+
+  /**
+   * Writes the staged run; once it is in the file, marks its chunks present
+   * and, when the run is next in the file's order, hashes it from the staging
+   * area (so the hash only ever covers bytes that were written).
+   */
   private flush(): void {
     if (this.runLength === 0) return;
     const area = stagingArea();
@@ -172,6 +182,10 @@ class FileSink {
       }
     }
     if (done < length) writeFully(this.t.fd, area.subarray(done, length), start + done);
+    if (start === this.hashed) {
+      this.hash.update(area.subarray(0, length));
+      this.hashed += length;
+    }
     const size = this.t.chunkSize;
     for (let p = start; p < start + length; p += size) this.mark(Math.floor(p / size));
   }

@@ -708,18 +708,13 @@ test('a read-only fd and no path: every chunk of the request fails with -751 (EB
   closeTarget(t);
 });
 
-test('a read-only fd, no path, chunks 0 and 2 in one request: 2 fails with -751; 0 is reported ok, unwritten (KNOWN BUG)', async () => {
+test('a read-only fd, no path, chunks 0 and 2 in one request: both fail with -751 (a chunk is ok only once its run is written)', async () => {
   const t = target(randomData(3 * CHUNK + 1234, 24), CHUNK, { flags: 'r' });
   const sink = openSink(t, { path: false });
   const r = await write(sink, [chunkTask(t, 0), chunkTask(t, 2)]);
+  assert.is(r[0]!.ok ? 0 : r[0]!.code, -751, 'chunk 0: its run failed to write');
   assert.is(r[1]!.ok ? 0 : r[1]!.code, -751, 'chunk 2');
   assert.is(statSync(t.path).size, 0, 'nothing reached the file');
-  // KNOWN BUG (reported, source not changed here): chunk 2 cannot extend the
-  // staged run [chunk 0], so stage() flushes that run; its write fails, and
-  // only chunk 2 (and any after it) get the failure: chunk 0 keeps the `ok`
-  // it was given when staged, though it never reached the file. It should be
-  // -751 too. This asserts what the code does today: flip it with the fix.
-  assert.is(r[0]!.ok, true, 'chunk 0 (should be -751)');
   sink.abort();
   await within(sink.settled(), 5_000, 'settled');
   closeTarget(t);
@@ -749,7 +744,9 @@ test('a read-only fd with a path: the sink writes through its own O_DIRECT descr
     assert.is(x.ok ? '' : x.errno, 'EBADF');
   });
   assert.is(statSync(t.path).size, direct ? 3 * CHUNK : 0, direct ? 'chunk 2 went direct, the tail did not' : 'nothing written');
-  sink.abort();
+  // The hash covers only what was written: finishing a file whose tail never reached it fails, never returns the source's digest.
+  const e = await rejection(() => within(sink.finish(), 5_000, 'finish'));
+  assert.is(e.code, -750);
   await within(sink.settled(), 5_000, 'settled');
   assertNoDirect(t.path);
   closeTarget(t);
