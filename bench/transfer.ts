@@ -81,7 +81,12 @@ async function runAgentPair(kind: 'put' | 'get', file: string, root: string): Pr
   return { seconds: client.seconds, server: serverFigures, client };
 }
 
-async function netcatCopy(file: string): Promise<number> {
+/**
+ * The raw copy: netcat from a socket into a file, timed until netcat is done
+ * (`seconds`), and until the file is also on disk (`durableSeconds`: then
+ * `sync -d`), since fts fsyncs every file it stores and the plain copy does not.
+ */
+async function netcatCopy(file: string): Promise<{ seconds: number; durableSeconds: number }> {
   const out = join(dir, 'nc.out');
   const port = 20000 + Math.floor(Math.random() * 20000);
   const listener = spawn('sh', ['-c', `exec nc -l 127.0.0.1 ${port} > ${out}`], { stdio: 'inherit' });
@@ -90,9 +95,11 @@ async function netcatCopy(file: string): Promise<number> {
   execFileSync('sh', ['-c', `nc -N 127.0.0.1 ${port} < ${file}`]);
   await new Promise((r) => listener.once('exit', r));
   const seconds = (performance.now() - started) / 1000;
+  execFileSync('sync', ['-d', out]);
+  const durableSeconds = (performance.now() - started) / 1000;
   if (statSync(out).size !== size) throw new Error('netcat copy incomplete');
   rmSync(out);
-  return seconds;
+  return { seconds, durableSeconds };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -107,14 +114,15 @@ const root = join(dir, 'storage');
 rmSync(root, { recursive: true, force: true });
 console.log(`file: ${size} bytes (${values.kind}), ${runs} runs`);
 
-const rows: { run: number; nc: number; up: Awaited<ReturnType<typeof runAgentPair>>; down: Awaited<ReturnType<typeof runAgentPair>> }[] = [];
+const rows: { run: number; nc: number; ncDurable: number; up: Awaited<ReturnType<typeof runAgentPair>>; down: Awaited<ReturnType<typeof runAgentPair>> }[] = [];
 for (let run = 1; run <= runs; run++) {
-  const nc = await netcatCopy(file);
+  const copy = await netcatCopy(file);
+  const nc = copy.seconds;
   const up = await runAgentPair('put', file, root);
   const down = await runAgentPair('get', file, root);
-  rows.push({ run, nc, up, down });
+  rows.push({ run, nc, ncDurable: copy.durableSeconds, up, down });
   console.log(
-    `run ${run}: netcat ${mbps(nc).toFixed(0)} MB/s | upload ${mbps(up.seconds).toFixed(0)} MB/s (${(nc / up.seconds).toFixed(2)}x) ` +
+    `run ${run}: netcat ${mbps(nc).toFixed(0)} MB/s (${mbps(copy.durableSeconds).toFixed(0)} with sync) | upload ${mbps(up.seconds).toFixed(0)} MB/s (${(nc / up.seconds).toFixed(2)}x) ` +
       `server ${up.server.cpuSeconds.toFixed(2)} cpu-s ${up.server.peakRssMB.toFixed(0)} MB, client ${up.client.cpuSeconds.toFixed(2)} cpu-s ${up.client.peakRssMB.toFixed(0)} MB | ` +
       `download ${mbps(down.seconds).toFixed(0)} MB/s (${(nc / down.seconds).toFixed(2)}x) server ${down.server.cpuSeconds.toFixed(2)} cpu-s ${down.server.peakRssMB.toFixed(0)} MB, client ${down.client.cpuSeconds.toFixed(2)} cpu-s ${down.client.peakRssMB.toFixed(0)} MB`,
   );
@@ -124,9 +132,11 @@ const summary = {
   kind: values.kind,
   runs,
   netcatMBps: median(rows.map((r) => mbps(r.nc))),
+  netcatThenSyncMBps: median(rows.map((r) => mbps(r.ncDurable))),
   upload: {
     MBps: median(rows.map((r) => mbps(r.up.seconds))),
     ratioToNetcat: median(rows.map((r) => r.nc / r.up.seconds)),
+    ratioToNetcatThenSync: median(rows.map((r) => r.ncDurable / r.up.seconds)),
     serverCpuSeconds: median(rows.map((r) => r.up.server.cpuSeconds)),
     clientCpuSeconds: median(rows.map((r) => r.up.client.cpuSeconds)),
     serverPeakRssMB: median(rows.map((r) => r.up.server.peakRssMB)),
@@ -135,6 +145,7 @@ const summary = {
   download: {
     MBps: median(rows.map((r) => mbps(r.down.seconds))),
     ratioToNetcat: median(rows.map((r) => r.nc / r.down.seconds)),
+    ratioToNetcatThenSync: median(rows.map((r) => r.ncDurable / r.down.seconds)),
     serverCpuSeconds: median(rows.map((r) => r.down.server.cpuSeconds)),
     clientCpuSeconds: median(rows.map((r) => r.down.client.cpuSeconds)),
     serverPeakRssMB: median(rows.map((r) => r.down.server.peakRssMB)),
