@@ -13,7 +13,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // the operators fts uses are in. Native addons, piscina (it starts workers
 // from its own files) and the build tools stay in node_modules.
 const external = ['piscina', 'lz4-napi', '@node-rs/crc32', 'esbuild', 'tsx', 'tsx/*'];
-const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', external, logLevel: 'warning' };
+// CommonJS dependencies bundled into an ES module still call require() for
+// Node's built-ins: give the bundle one.
+const banner = { js: "import { createRequire as __ftsCreateRequire } from 'node:module'; const require = __ftsCreateRequire(import.meta.url);" };
+const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', external, banner, logLevel: 'warning' };
 const entries = {
   'fts.mjs': 'engine/cli/main.ts',
   'bench-agent.mjs': 'bench/agent.ts',
@@ -22,6 +25,6 @@ const entries = {
   'tasks.cjs': 'workers/tasks.ts',
 };
 for (const [out, src] of Object.entries(entries)) {
-  buildSync({ ...common, ...(out.endsWith('.cjs') ? { format: 'cjs' } : {}), entryPoints: [join(root, src)], outfile: join(root, 'dist', out) });
+  buildSync({ ...common, ...(out.endsWith('.cjs') ? { format: 'cjs', banner: {} } : {}), entryPoints: [join(root, src)], outfile: join(root, 'dist', out) });
 }
 console.log(`built ${Object.keys(entries).map((f) => `dist/${f}`).join(', ')}`);
