@@ -39,11 +39,16 @@ export interface ChunkReceiverOptions {
   onFailed: (error: FtsError) => void;
 }
 
-/** The results of one write task: a batch of chunks, in order. */
+/** The results of one write request: a batch of chunks, in order. */
 export interface ChunkWritten {
   kind: 'chunkWritten';
   indices: number[];
   results: WriteChunkResult[];
+  /**
+   * The sink ended without answering: the batch's buffers were moved to its
+   * worker and never came back, so there is nothing to give back to the pool.
+   */
+  buffersLost?: boolean;
 }
 
 /** Chunks one write request takes at most. */
@@ -148,24 +153,27 @@ export class ChunkReceiver {
         )
         .then(
           (results) => this.o.deliver({ kind: 'chunkWritten', indices, results }),
-          (error: unknown) =>
+          (error: unknown) => {
+            const failure = error instanceof FtsError ? { code: error.code, message: error.message } : { code: ErrorCode.FILE_WRITE_ERROR, message: String(error) };
             this.o.deliver({
               kind: 'chunkWritten',
               indices,
-              results: batch.map((m) => ({ ok: false, code: ErrorCode.FILE_WRITE_ERROR, errno: '', message: String(error), ref: this.o.workers.refOf(m.data) })),
-            }),
+              buffersLost: true,
+              results: batch.map(() => ({ ok: false, ...failure, errno: '', ref: { offset: 0, length: 0 } })),
+            });
+          },
         ),
     );
   }
 
-  /** The results of a write task, routed back through the owner's mailbox. */
+  /** The results of a write request, routed back through the owner's mailbox. */
   written(event: ChunkWritten): void {
     this.writeInFlight = false;
     const acked: number[] = [];
     event.results.forEach((result, k) => {
       const index = event.indices[k]!;
       this.writing.delete(index);
-      this.o.workers.releaseBuffer(this.o.workers.viewOf(result.ref));
+      if (!event.buffersLost) this.o.workers.releaseBuffer(this.o.workers.viewOf(result.ref));
       if (this.stopped) return;
       if (!result.ok) {
         if (result.code === ErrorCode.CHUNK_CHECKSUM_ERROR) this.nack(index, result.code);

@@ -2,7 +2,7 @@
  * What actors are given by the engine that creates them, as small
  * interfaces: actors never import `engine/`.
  */
-import type { BufferRef, ReadChunkResult, ReadChunkTask, WriteChunkResult, WriteChunkTask } from '../workers/types.js';
+import type { BufferRef, ReadChunkResult, ReadChunkTask, SinkTask, WriteChunkResult, WriteChunkTask } from '../workers/types.js';
 
 /** Where a connection's frames go: one gathered write per frame. */
 export interface FrameSink {
@@ -61,14 +61,8 @@ export interface FileSink {
   settled(): Promise<void>;
 }
 
-export interface SinkOptions {
-  fd: number;
-  path?: string;
-  fileSize: number;
-  chunkSize: number;
-  /** Bitmap bytes of the chunks already in the file. */
-  present?: Uint8Array;
-}
+/** What a sink is opened with (the worker's task, less its port). */
+export type SinkOptions = Omit<SinkTask, 'port'>;
 
 /** The worker pool as actors see it. */
 export interface ChunkWorkers {

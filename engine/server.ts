@@ -201,19 +201,22 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
   }
 
   private accept(raw: Socket): void {
-    const reads = new ReadBuffers();
-    const socket = adoptSocket(raw, reads);
-    const sink = new SocketSink(socket);
-    this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
     if (this.stopping || this.connections.size >= (this.opts.maxConnections ?? Defaults.MAX_CONNECTIONS)) {
-      socket.on('error', () => undefined);
-      this.refused.add(socket);
-      socket.once('close', () => this.refused.delete(socket));
-      sink.send([encodeControl({ type: MessageType.ERROR, transferId: NIL_UUID, errorCode: ErrorCode.SERVER_BUSY, message: 'server busy' })]);
-      sink.close();
+      // Refused before anything is read: the socket stays paused (pauseOnConnect),
+      // so whatever the peer sends stays in the kernel's bounded buffers.
+      this.track(raw);
+      raw.on('error', () => undefined);
+      this.refused.add(raw);
+      raw.once('close', () => this.refused.delete(raw));
+      const refusal = new SocketSink(raw);
+      refusal.send([encodeControl({ type: MessageType.ERROR, transferId: NIL_UUID, errorCode: ErrorCode.SERVER_BUSY, message: 'server busy' })]);
+      refusal.close();
       return;
     }
+    const reads = new ReadBuffers();
+    const { socket, adopted } = adoptSocket(raw, reads);
+    const sink = new SocketSink(socket);
+    this.track(socket);
     socket.setNoDelay(true);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const actor = new ServerConnectionActor(this.ctx, sink, remote, this);
@@ -236,9 +239,14 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
         closed: () => actor.tell({ kind: 'socketClosed' }),
       },
       this.ctx.limits.maxChunkSize,
-      reads,
+      adopted ? reads : undefined,
     );
     actor.onDrain = resume;
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
   }
 
   /** A connection actor failed: close it, keep serving the others. */
@@ -256,12 +264,15 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       const server = this.server;
       const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
       await Promise.all([...this.connections].map((c) => c.shutdown()));
-      // Sockets refused as busy must not hold up server.close().
+      // Sockets refused as busy must not hold up the stop.
       for (const s of this.refused) s.destroy();
+      // Adopted sockets (see adoptSocket) are not counted by server.close():
+      // wait for every tracked socket itself, and destroy those a peer keeps open.
+      const socketsClosed = Promise.all([...this.sockets].map((s) => new Promise<void>((r) => s.once('close', () => r()))));
       const deadline = setTimeout(() => {
         for (const s of this.sockets) s.destroy();
       }, 2_000);
-      await closed;
+      await Promise.all([closed, socketsClosed]);
       clearTimeout(deadline);
       await Promise.all([...this.closing]);
       await this.parked.clear();

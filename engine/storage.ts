@@ -227,7 +227,7 @@ export class Storage implements ServerStorage {
       // Chunks are read with O_DIRECT where possible: the file is rarely in the
       // page cache (uploads are written around it), and filling the cache from
       // disk cost the server 1.8 s of CPU a GiB against 0.3 s read directly.
-      const direct = !this.directIo ? undefined : await openDirect(this.pathOf(name));
+      const direct = !this.directIo ? undefined : await openDirect(this.pathOf(name), st);
       return {
         name,
         ...entry,
@@ -325,12 +325,21 @@ export class Storage implements ServerStorage {
   }
 }
 
-/** `path` opened read-only with O_DIRECT, or undefined where that flag is unknown or refused (tmpfs, macOS). */
-async function openDirect(path: string): Promise<FileHandle | undefined> {
+/**
+ * `path` opened again, read-only with O_DIRECT; undefined where that flag is
+ * unknown or refused (tmpfs, macOS), or when the name now leads to another
+ * file than `same` (renamed over since it was opened: an overwrite).
+ */
+async function openDirect(path: string, same: { dev: number; ino: number }): Promise<FileHandle | undefined> {
   if (!fsc.O_DIRECT) return undefined;
+  let handle: FileHandle;
   try {
-    return await open(path, fsc.O_RDONLY | fsc.O_DIRECT);
+    handle = await open(path, fsc.O_RDONLY | fsc.O_DIRECT);
   } catch {
     return undefined;
   }
+  const st = await handle.stat().catch(() => undefined);
+  if (st && st.dev === same.dev && st.ino === same.ino) return handle;
+  await handle.close().catch(() => undefined);
+  return undefined;
 }

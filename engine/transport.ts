@@ -65,8 +65,8 @@ export class SocketSink implements FrameSink {
 
 /** Bytes one socket read may fill: what Node itself uses. */
 const READ_BUFFER_BYTES = 64 * 1024;
-/** Idle read buffers a connection keeps: the decoder holds about one frame's worth at a time. */
-const KEEP_READ_BUFFERS = 24;
+/** Idle read buffers a connection keeps: the decoder holds about one frame's worth (a 256 KiB chunk: 5) at a time. */
+const KEEP_READ_BUFFERS = 8;
 
 /**
  * Socket reads into recycled buffers. Left to itself, Node gives every read
@@ -86,9 +86,10 @@ export class ReadBuffers {
   readonly onread: OnReadOpts = {
     buffer: () => this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
     // Node installs a buffer from `buffer()` for the next read after this returns: this one is ours.
+    // Until a receiver is attached, returning false pauses the socket: one early read is held, not a flood.
     callback: (bytes: number, buf: Uint8Array): boolean => {
       this.receiver(Buffer.from(buf.buffer, buf.byteOffset, bytes));
-      return true;
+      return this.early === undefined;
     },
   };
 
@@ -112,21 +113,22 @@ export class ReadBuffers {
  * Re-makes an accepted socket (`pauseOnConnect`, nothing read yet) around
  * the same handle with `onread` (which net.createServer() cannot pass on),
  * and retires the original. Where the handle is not reachable, the socket is
- * used as it is.
+ * used as it is (`adopted` false: read it with 'data' events, not `reads`).
+ * An adopted socket is no longer counted by its net.Server.
  */
-export function adoptSocket(raw: Socket, reads: ReadBuffers): Socket {
+export function adoptSocket(raw: Socket, reads: ReadBuffers): { socket: Socket; adopted: boolean } {
   const holder = raw as unknown as { _handle?: object | null };
   const handle = holder._handle;
   if (!handle) {
     raw.resume();
-    return raw;
+    return { socket: raw, adopted: false };
   }
   const socket = new Socket({ handle, onread: reads.onread } as unknown as ConstructorParameters<typeof Socket>[0]);
   // The original must let go of the handle before it is destroyed (which
   // also settles the server's connection count), or it would close it.
   holder._handle = null;
   raw.destroy();
-  return socket;
+  return { socket, adopted: true };
 }
 
 /**
@@ -148,7 +150,11 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     },
     onError: (error) => target.decodeError(error),
   });
-  if (reads) reads.attach((data) => decoder.push(data));
+  if (reads) {
+    reads.attach((data) => decoder.push(data));
+    // Paused if a read came before the receiver (see ReadBuffers.onread).
+    socket.resume();
+  }
   else socket.on('data', (data: Buffer) => decoder.push(data));
   let closedOnce = false;
   const closed = (error?: Error) => {

@@ -13,6 +13,12 @@ const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: MemoryDe
 
 const WASM_PAGE = 65536;
 
+/** Direct I/O's unit of alignment: the page, which every block size divides. */
+export const PAGE_BYTES = 4096;
+
+/** Largest WebAssembly memory: 65536 pages of 64 KiB. */
+export const MAX_ALIGNED_BYTES = 65536 * WASM_PAGE;
+
 /** A page-aligned buffer of at least `bytes` bytes (rounded up to 64 KiB). */
 export function pageAlignedBuffer(bytes: number): Buffer {
   return Buffer.from(new wasm.Memory({ initial: Math.max(1, Math.ceil(bytes / WASM_PAGE)) }).buffer as ArrayBuffer);

@@ -22,7 +22,7 @@
  * assembled by copying socket data, and V8 copies into shared memory with a
  * relaxed word-at-a-time memmove that costs more than the moves.
  */
-import { pageAlignedShared } from './aligned-memory.js';
+import { MAX_ALIGNED_BYTES, PAGE_BYTES, pageAlignedShared } from './aligned-memory.js';
 import type { BufferRef } from './types.js';
 
 export interface BufferPoolOptions {
@@ -36,6 +36,8 @@ export interface BufferPoolOptions {
 
 export class BufferPool {
   readonly slab: SharedArrayBuffer;
+  /** Whether the slab starts on a page boundary (so slots can be read into with O_DIRECT). */
+  readonly slabAligned: boolean;
   readonly slotSize: number;
   private readonly slots: Buffer[];
   private readonly free: number[];
@@ -45,9 +47,18 @@ export class BufferPool {
 
   constructor(opts: BufferPoolOptions = {}) {
     const count = opts.slots ?? 160;
-    this.slotSize = opts.slotSize ?? 1024 * 1024 + 4096;
+    // Whole pages, so every slot starts on a page boundary.
+    this.slotSize = Math.ceil((opts.slotSize ?? 1024 * 1024 + 4096) / PAGE_BYTES) * PAGE_BYTES;
     this.maxRetainedBytes = opts.maxRetainedBytes ?? 32 * 1024 * 1024;
-    this.slab = pageAlignedShared(count * this.slotSize);
+    const bytes = count * this.slotSize;
+    let slab: SharedArrayBuffer | undefined;
+    try {
+      if (bytes <= MAX_ALIGNED_BYTES) slab = pageAlignedShared(bytes);
+    } catch {
+      // No WebAssembly memory to be had (an address-space limit): plain shared memory, reads through the page cache.
+    }
+    this.slabAligned = slab !== undefined;
+    this.slab = slab ?? new SharedArrayBuffer(bytes);
     this.slots = Array.from({ length: count }, (_, i) => Buffer.from(this.slab, i * this.slotSize, this.slotSize));
     this.free = Array.from({ length: count }, (_, i) => count - 1 - i);
   }

@@ -36,15 +36,20 @@ export interface WorkerPoolOptions {
    */
   threads?: number;
   /**
-   * Tasks a worker holds at once. Hash and sink tasks wait for data without
-   * blocking their thread, one per transfer, so a worker must accept many:
-   * a sink that had to wait for a slot would stall its transfer.
+   * Tasks a worker holds at once. Default 4096. Hash and sink tasks wait for
+   * data without blocking their thread, one per transfer, so a worker must
+   * accept many: a sink that waits for a slot stalls its transfer. 64 a
+   * thread are kept for short tasks; the rest bound the transfers a pool
+   * serves at once (the protocol's defaults allow 100 connections x 16).
    */
   tasksPerThread?: number;
   /** Slab slots and fallback buffers (see BufferPool). */
   buffers?: BufferPoolOptions;
 }
 
+
+/** Task slots a thread keeps for short tasks (chunk reads, syncs) whatever the long-lived ones take. */
+const SHORT_TASK_SLOTS = 64;
 
 /** Buffers of `refs` that must be moved (the shared slab never is). */
 function moved(refs: BufferRef[]): ArrayBuffer[] {
@@ -55,16 +60,17 @@ export class WorkerPool {
   readonly buffers: BufferPool;
   readonly threads: number;
   private readonly piscina: Piscina;
-  private readonly hashSlots: number;
-  private hashesRunning = 0;
-  private readonly hashQueue: (() => void)[] = [];
+  /** Task slots that long-lived tasks (hashes, sinks) may hold at once. */
+  private readonly longLivedSlots: number;
+  private longLivedRunning = 0;
+  private readonly longLivedQueue: (() => void)[] = [];
   private readonly liveHashes = new Set<HashHandle>();
   private readonly liveSinks = new Set<FileSinkHandle>();
   private closed = false;
 
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, opts.threads ?? availableParallelism() - 1);
-    const perThread = Math.max(2, opts.tasksPerThread ?? 512);
+    const perThread = Math.max(SHORT_TASK_SLOTS + 1, opts.tasksPerThread ?? 4096);
     this.buffers = new BufferPool(opts.buffers);
     this.piscina = new Piscina({
       filename: compiledTasksUrl(),
@@ -78,14 +84,16 @@ export class WorkerPool {
       maxThreads: this.threads,
       concurrentTasksPerWorker: perThread,
       idleTimeout: 30_000,
-      workerData: { slab: this.buffers.slab, slotSize: this.buffers.slotSize } satisfies WorkerSetup,
+      workerData: { slab: this.buffers.slab, slotSize: this.buffers.slotSize, slabAligned: this.buffers.slabAligned } satisfies WorkerSetup,
       // 'sync' parks an idle worker in Atomics.wait, which would stall the
       // hash tasks that wait asynchronously for more of a file.
       atomics: 'disabled',
     });
-    // Hash tasks are long-lived: leave one task slot a thread for chunk work
-    // so a pool full of waiting hashes can never starve the chunks they wait on.
-    this.hashSlots = Math.max(1, this.threads * (perThread - 1));
+    // Hash and sink tasks hold their slot for a whole transfer: leave slots
+    // for chunk reads and syncs, so long-lived tasks can never starve the
+    // short ones they wait on. Past the limit, a sink or hash waits for a
+    // slot (its requests queue on its port meanwhile).
+    this.longLivedSlots = Math.max(1, this.threads * (perThread - SHORT_TASK_SLOTS));
   }
 
   readChunk(task: ReadChunkTask): Promise<ReadChunkResult> {
@@ -94,10 +102,12 @@ export class WorkerPool {
 
   /** Opens the sink that checks, writes and hashes the chunks of one received file. */
   openSink(opts: Omit<SinkTask, 'port'>): FileSinkHandle {
-    const handle = new FileSinkHandle(opts, (task) => {
-      if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
-      return this.piscina.run(task, { name: 'fileSink', transferList: [task.port] }) as Promise<{ ok: true } | TaskFailure>;
-    });
+    const handle = new FileSinkHandle(opts, (task) =>
+      this.longLived(() => {
+        if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
+        return this.piscina.run(task, { name: 'fileSink', transferList: [task.port] }) as Promise<{ ok: true } | TaskFailure>;
+      }),
+    );
     this.liveSinks.add(handle);
     void handle.settled().then(() => this.liveSinks.delete(handle));
     return handle;
@@ -122,14 +132,19 @@ export class WorkerPool {
     return handle.finish(size);
   }
 
-  private async startHash(task: HashTask): Promise<HashResult> {
-    if (this.hashesRunning >= this.hashSlots) await new Promise<void>((resolve) => this.hashQueue.push(resolve));
-    this.hashesRunning++;
+  private startHash(task: HashTask): Promise<HashResult> {
+    return this.longLived(() => this.run<HashResult>('hashFile', task, []));
+  }
+
+  /** Runs a long-lived task once one of their slots is free. */
+  private async longLived<R>(start: () => Promise<R>): Promise<R> {
+    if (this.longLivedRunning >= this.longLivedSlots) await new Promise<void>((resolve) => this.longLivedQueue.push(resolve));
+    this.longLivedRunning++;
     try {
-      return await this.run<HashResult>('hashFile', task, []);
+      return await start();
     } finally {
-      this.hashesRunning--;
-      this.hashQueue.shift()?.();
+      this.longLivedRunning--;
+      this.longLivedQueue.shift()?.();
     }
   }
 
@@ -144,7 +159,7 @@ export class WorkerPool {
     this.closed = true;
     for (const h of this.liveHashes) h.abort();
     for (const s of this.liveSinks) s.abort();
-    for (const wake of this.hashQueue.splice(0)) wake();
+    for (const wake of this.longLivedQueue.splice(0)) wake();
     await this.piscina.destroy();
   }
 }
@@ -263,7 +278,8 @@ export class FileSinkHandle {
   /** Makes everything written so far durable. */
   async sync(): Promise<void> {
     const reply = await this.request({ op: 'sync', id: 0 }, []);
-    if (reply.op === 'sync' && !reply.ok) throw failureError(reply.failure);
+    if (reply.op !== 'sync') throw new Error(`sink answered ${reply.op} to sync`);
+    if (!reply.ok) throw failureError(reply.failure);
   }
 
   /** The file is complete: its SHA-256 (hex). The sink ends. */

@@ -15,45 +15,58 @@
  * is unknown or refused (tmpfs, macOS), the same path writes buffered.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants as fsc, fdatasyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { uncompressSync } from 'lz4-napi';
-import { pageAlignedBuffer } from './aligned-memory.js';
+import { PAGE_BYTES, pageAlignedBuffer } from './aligned-memory.js';
+import { taskFailure as failure } from './task-failure.js';
 import type { BufferRef, SinkReply, SinkRequest, SinkTask, TaskFailure, WriteChunkResult, WriteChunkTask } from './types.js';
 
-/** Direct I/O transfer unit and alignment: the page, which every block size divides. */
-const ALIGN = 4096;
-/** Bytes gathered before one write: enough to keep the disk's queue busy. */
-const STAGING_BYTES = 4 * 1024 * 1024;
+const ALIGN = PAGE_BYTES;
+/** The staging area: one write takes a run of up to 5 MiB of consecutive chunks (at least five of the largest, 1 MiB). */
+const STAGING_BYTES = 5 * 1024 * 1024;
 const READ_SLICE = 1024 * 1024;
 
-let staging: Buffer | undefined;
-/** This worker's staging area (one suffices: a batch is written without yielding). */
-function stagingArea(): Buffer {
-  // Room for a 1 MiB chunk beyond the run's target size, so a chunk never waits for a flush to fit.
-  staging ??= pageAlignedBuffer(STAGING_BYTES + 1024 * 1024);
+let staging: { area: Buffer; aligned: boolean } | undefined;
+/** This worker's staging area (one suffices: a request is staged and written without yielding). */
+function stagingArea(): { area: Buffer; aligned: boolean } {
+  if (!staging) {
+    try {
+      staging = { area: pageAlignedBuffer(STAGING_BYTES), aligned: true };
+    } catch {
+      // No WebAssembly memory to be had (an address-space limit: V8 reserves
+      // gigabytes per Memory): ordinary memory, and buffered writes.
+      staging = { area: Buffer.allocUnsafeSlow(STAGING_BYTES), aligned: false };
+    }
+  }
   return staging;
-}
-
-function failure(err: unknown, code: number): TaskFailure {
-  const e = err as NodeJS.ErrnoException;
-  return { ok: false, code, errno: e?.code ?? '', message: e?.message ?? String(err) };
 }
 
 function writeFully(fd: number, data: Uint8Array, position: number): void {
   let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+  while (done < data.length) {
+    const n = writeSync(fd, data, done, data.length - done, position + done);
+    if (n === 0) throw Object.assign(new Error(`wrote nothing at ${position + done}`), { code: 'EIO' });
+    done += n;
+  }
 }
 
-function openDirect(path: string | undefined, chunkSize: number): number {
+/** `path` opened again for writing with O_DIRECT, if it is still `fd`'s file; -1 otherwise. */
+function openDirect(fd: number, path: string | undefined, chunkSize: number): number {
   const flag = fsc.O_DIRECT;
-  if (!path || !flag || chunkSize % ALIGN !== 0) return -1;
+  if (!path || !flag || chunkSize % ALIGN !== 0 || !stagingArea().aligned) return -1;
+  let direct: number;
   try {
-    return openSync(path, fsc.O_WRONLY | flag);
+    direct = openSync(path, fsc.O_WRONLY | flag);
   } catch {
     return -1;
   }
+  const a = fstatSync(fd);
+  const b = fstatSync(direct);
+  if (a.dev === b.dev && a.ino === b.ino) return direct;
+  closeSync(direct);
+  return -1;
 }
 
 class FileSink {
@@ -63,6 +76,8 @@ class FileSink {
   /** Chunks in the file: written here, or there before (a resumed transfer). */
   private readonly present: Uint8Array;
   private direct: number;
+  /** Set by an abort request as it arrives: a long read-back in `finish` stops at its next slice. */
+  aborted = false;
   private sliceBuffer: Buffer | undefined;
   // The run of verified chunks gathered in the staging area.
   private runStart = -1;
@@ -73,7 +88,7 @@ class FileSink {
     private readonly viewOf: (ref: BufferRef) => Buffer,
   ) {
     this.present = t.present ? new Uint8Array(t.present) : new Uint8Array(Math.ceil(Math.ceil(t.fileSize / t.chunkSize) / 8));
-    this.direct = openDirect(t.path, t.chunkSize);
+    this.direct = openDirect(t.fd, t.path, t.chunkSize);
   }
 
   close(): void {
@@ -141,20 +156,23 @@ class FileSink {
     while (this.hashed < this.t.fileSize) {
       this.hashFromFile(Math.min(READ_SLICE, this.t.fileSize - this.hashed));
       if (++slices % 4 === 0) await yieldToLoop();
+      if (this.aborted) throw new Error('aborted');
     }
     return this.hash.digest('hex');
   }
 
   /** Whether `data` at `position` can join the staged run (or there is none). */
   private extends(data: Buffer, position: number): boolean {
-    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= stagingArea().length);
+    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= stagingArea().area.length);
   }
 
   /** Adds a verified chunk to the staged run; `extends()` said it may. */
   private stage(data: Buffer, position: number): void {
+    const { area } = stagingArea();
+    // The decoder bounds a chunk to the largest chunk size, a fifth of the area: a bug otherwise.
+    if (data.length > area.length) throw new Error(`a ${data.length}-byte chunk does not fit the ${area.length}-byte staging area`);
     if (this.runLength === 0) this.runStart = position;
-    // Buffer#copy, not TypedArray#set: the latter is a word-at-a-time copy into shared memory.
-    data.copy(stagingArea(), this.runLength);
+    data.copy(area, this.runLength);
     this.runLength += data.length;
   }
 
@@ -165,7 +183,7 @@ class FileSink {
    */
   private flush(): void {
     if (this.runLength === 0) return;
-    const area = stagingArea();
+    const { area } = stagingArea();
     const start = this.runStart;
     const length = this.runLength;
     this.runLength = 0;
@@ -248,6 +266,7 @@ export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Bu
   const inbox: SinkRequest[] = [];
   let wake: (() => void) | undefined;
   port.on('message', (m: SinkRequest) => {
+    if (m.op === 'abort') sink.aborted = true;
     inbox.push(m);
     wake?.();
   });

@@ -12,13 +12,15 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { compressSync } from 'lz4-napi';
 import { runFileSink } from './sink-task.js';
+import { taskFailure as failure } from './task-failure.js';
+import { PAGE_BYTES as PAGE } from './aligned-memory.js';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type SinkTask, type BufferRef, type WorkerSetup } from './types.js';
 
 const setup = workerData as WorkerSetup | undefined;
 const slab = setup?.slab;
-/** Direct I/O's unit: the page, which every block size divides. */
-const PAGE = 4096;
+/** Direct descriptors the file system refused a read on (EINVAL): read through the page cache from then on. */
+const refusedDirect = new Set<number>();
 
 /** The bytes a ref names: a view of the shared slab, or of a moved buffer. */
 function viewOf(ref: BufferRef): Buffer {
@@ -34,10 +36,6 @@ function moving<T extends object>(value: T, refs: BufferRef[]): T {
   return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as unknown as ArrayBuffer) as unknown as T;
 }
 
-function failure(err: unknown, code: number): TaskFailure {
-  const e = err as NodeJS.ErrnoException;
-  return { ok: false, code, errno: e?.code ?? '', message: e?.message ?? String(err) };
-}
 
 function readFully(fd: number, into: Buffer, position: number): number {
   let got = 0;
@@ -56,7 +54,8 @@ function readFully(fd: number, into: Buffer, position: number): number {
  */
 function readChunkBytes(task: ReadChunkTask, view: Buffer): number {
   const direct = task.directFd;
-  if (direct !== undefined && !task.ref.buffer && slab && setup && task.position % PAGE === 0 && task.ref.offset % PAGE === 0) {
+  // Only into a whole slot (its start is page-aligned; the pages read past the chunk stay inside it).
+  if (direct !== undefined && !refusedDirect.has(direct) && !task.ref.buffer && slab && setup?.slabAligned && task.position % PAGE === 0 && task.ref.offset % setup.slotSize === 0) {
     const pages = Math.ceil(task.length / PAGE) * PAGE;
     if (pages <= setup.slotSize) {
       try {
@@ -71,6 +70,7 @@ function readChunkBytes(task: ReadChunkTask, view: Buffer): number {
         return Math.min(got, task.length);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        refusedDirect.add(direct);
       }
     }
   }

@@ -55,8 +55,10 @@ export type WriteChunkResult = { ok: true; ref: BufferRef } | (TaskFailure & { r
 /** What every worker is given once, at start-up. */
 export interface WorkerSetup {
   slab: SharedArrayBuffer;
-  /** Bytes of each slab slot (slots start on page boundaries). */
+  /** Bytes of each slab slot (whole pages). */
   slotSize: number;
+  /** Whether the slab starts on a page boundary: only then are chunks read into it with O_DIRECT. */
+  slabAligned: boolean;
 }
 
 export interface SyncTask {

@@ -296,6 +296,17 @@ test('in order, no path: buffered (no O_DIRECT descriptor), file and SHA-256 rig
   await finishAndCheck(t, sink);
 });
 
+test('a path that names another file than fd (renamed over since): the sink writes only into fd\'s file', async () => {
+  const t = target(randomData(3 * CHUNK + 10, 41), CHUNK);
+  const other = target(randomData(1, 42), CHUNK);
+  const sink = openSink(t, { path: other.path });
+  await writeOk(t, sink, [0, 1, 2, 3]);
+  assertNoDirect(other.path);
+  assert.is(statSync(other.path).size, 0, 'nothing written to the file the path now names');
+  await finishAndCheck(t, sink);
+  closeTarget(other);
+});
+
 test('chunk size 64 KiB + 512 (not a multiple of 4096) with a path: buffered, right', async () => {
   const size = 64 * KiB + 512;
   const t = target(randomData(6 * size + 777, 4), size);

@@ -1,0 +1,93 @@
+/**
+ * The receiving half of the pipeline against a real worker pool and real
+ * files: what reaches the owner when the file sink dies under it.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from '@node-rs/crc32';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../../actors/chunk-receiver.js';
+import type { FrameSink } from '../../actors/ports.js';
+import { poolWorkers } from '../../engine/workers.js';
+import { ChunkBitmap } from '../../protocol/bitmap.js';
+import { MessageType } from '../../protocol/constants.js';
+import { FtsError } from '../../protocol/errors.js';
+import type { ChunkData } from '../../protocol/messages/types.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { tempDir, within, type TempDir } from '../helpers/fixtures.js';
+
+const CHUNK = 64 * 1024;
+const test = suite('actors: chunk receiver');
+let pool: WorkerPool;
+let dir: TempDir;
+
+test.before(async () => {
+  pool = new WorkerPool({ threads: 1 });
+  dir = await tempDir('fts-receiver-');
+});
+
+test.after(async () => {
+  await pool.close();
+  await dir.remove();
+});
+
+/** Frames the receiver sends, kept (ACKs and NACKs are not under test here). */
+const frames: FrameSink = { send: () => undefined, close: () => undefined, destroy: () => undefined, closed: false, backlog: 0 };
+
+function chunkOf(index: number, data: Buffer): ChunkData {
+  // The data in an owned pool buffer, as the decoder leaves it: it is moved to the sink's worker.
+  const owned = pool.buffers.acquire(data.length, true);
+  data.copy(owned);
+  return {
+    type: MessageType.CHUNK_DATA,
+    transferId: '00000000-0000-4000-8000-000000000001',
+    chunkIndex: index,
+    chunkOffset: index * CHUNK,
+    originalSize: data.length,
+    compressedSize: data.length,
+    crc32: crc32(data) >>> 0,
+    flags: 0,
+    data: owned,
+  };
+}
+
+test('a sink that dies with a write in flight fails the transfer with its own code, not a TypeError over moved buffers', async () => {
+  // A resumed transfer whose record says chunk 0 is in the file, which is empty:
+  // the sink's read-back of chunk 0 fails (-750) while chunk 1's write waits.
+  const path = join(dir.path, 'lying-resume.part');
+  const fd = openSync(path, 'w+');
+  try {
+    const kept = new ChunkBitmap(2);
+    kept.set(0);
+    let failed: unknown;
+    const settled = new Promise<void>((resolve) => {
+      const receiver: ChunkReceiver = new ChunkReceiver({
+        transferId: '00000000-0000-4000-8000-000000000001',
+        fd,
+        path,
+        fileSize: 2 * CHUNK,
+        chunkSize: CHUNK,
+        received: kept,
+        sink: frames,
+        workers: poolWorkers(pool),
+        deliver: (event: ChunkWritten | ChunkSynced) => {
+          if (event.kind === 'chunkWritten') receiver.written(event);
+          else receiver.synced(event);
+        },
+        onFailed: (error) => {
+          failed = error;
+          resolve();
+        },
+      });
+      receiver.chunk(chunkOf(1, Buffer.alloc(CHUNK, 7)));
+    });
+    await within(settled, 10_000, 'the receiver reports the failure');
+    assert.instance(failed, FtsError);
+    assert.is((failed as FtsError).code, -750, String(failed));
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test.run();
