@@ -296,8 +296,15 @@ export class FileTransferClient extends EventEmitter {
       : new FtsError(ErrorCode.CONNECTION_FAILED, String(last));
   }
 
+  /**
+   * The wait between two attempts. The clock's timers do not keep the
+   * process alive (heartbeats must not), but a caller awaiting connect() or a
+   * transfer through a reconnection is still working: a process with nothing
+   * else to do (the CLI) would otherwise end during the wait, its await unsettled.
+   */
   private wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    return new Promise<void>((resolve) => {
       const timer = this.clock.setTimeout(() => {
         this.cancelWait = undefined;
         resolve();
@@ -307,7 +314,7 @@ export class FileTransferClient extends EventEmitter {
         this.cancelWait = undefined;
         resolve();
       };
-    });
+    }).finally(() => clearInterval(keepAlive));
   }
 
   /** An established connection ended: reconnect and resume, or fail what was running. */

@@ -2,12 +2,14 @@
  * The `fts` command line: `serve`, `put`, `get`, `ls`.
  * commander is pinned to 14: commander 15 needs Node 22.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { FileTransferClient, type TransferProgress, type TransferResult } from '../client.js';
 import { FileTransferServer } from '../server.js';
 import { ClientStateStore, defaultStateDir } from '../client-state.js';
-import { FtsError, isFtsError } from '../../protocol/errors.js';
+import { isFtsError } from '../../protocol/errors.js';
 
 const DEFAULT_PORT = 19000;
 
@@ -113,16 +115,17 @@ export function buildProgram(): Command {
         ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
         directIo: o.directIo,
       });
-      const addr = await server.start();
-      process.stderr.write(`fts serving ${server.storage.root} on ${addr.host}:${addr.port}\n`);
-      server.on('uploadComplete', (e: { file: { name: string; size: number } }) => process.stderr.write(`stored ${e.file.name} (${e.file.size} bytes)\n`));
-      server.on('transferFailed', (e: { transferId: string; error: Error }) => process.stderr.write(`transfer ${e.transferId} failed: ${String(e.error)}\n`));
+      // Handlers first: a signal sent as soon as the "serving" line is read must shut down cleanly.
       const shutdown = () => {
         process.stderr.write('shutting down\n');
         void server.stop().then(() => process.exit(0));
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
+      server.on('uploadComplete', (e: { file: { name: string; size: number } }) => process.stderr.write(`stored ${e.file.name} (${e.file.size} bytes)\n`));
+      server.on('transferFailed', (e: { transferId: string; error: Error }) => process.stderr.write(`transfer ${e.transferId} failed: ${String(e.error)}\n`));
+      const addr = await server.start();
+      process.stderr.write(`fts serving ${server.storage.root} on ${addr.host}:${addr.port}\n`);
     });
 
   clientOptions(program.command('put <local> [remote]').description('upload a file'))
@@ -142,10 +145,9 @@ export function buildProgram(): Command {
   clientOptions(program.command('ls [pattern]').description('list stored files'))
     .option('--offset <n>', 'skip this many', intArg, 0)
     .option('--limit <n>', 'at most this many (0 = 100, max 1000)', intArg, 0)
-    .option('--sort <key>', 'name | size | time', 'name')
+    .addOption(new Option('--sort <key>', 'sort key').choices(['name', 'size', 'time']).default('name'))
     .option('--desc', 'descending order')
     .action(async (pattern: string | undefined, o: ClientFlags & { offset: number; limit: number; sort: string; desc?: boolean }) => {
-      if (!['name', 'size', 'time'].includes(o.sort)) throw new FtsError(-790, `--sort must be name, size or time`);
       const result = await withClient(o, (c) =>
         c.listFiles({ pattern: pattern ?? '*', offset: o.offset, limit: o.limit, sortBy: o.sort as 'name' | 'size' | 'time', order: o.desc ? 'desc' : 'asc' }),
       );
@@ -199,7 +201,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/engine/cli/main.ts')) {
+/** Whether this module is the script node was started with (through a symlink, or a path with spaces, too). */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   const code = await main(process.argv);
   if (code !== 0) process.exit(code);
 }
