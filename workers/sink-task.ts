@@ -4,8 +4,14 @@
  * port, so every chunk of a file reaches the same thread, in order, and the
  * SHA-256 is computed from the chunk in memory instead of being read back.
  *
- *   port ──write──► decompress, CRC32 ──► staging (page-aligned) ──O_DIRECT──► file
- *                                   └──► SHA-256 (when the chunk is next in order)
+ *   port ──write──► decompress, CRC32 ──► staging area (page-aligned) ──O_DIRECT──► file
+ *                                                  then SHA-256 of the run, when it is next in file order
+ *
+ * Consecutive chunks of a request are staged as one run and written in one
+ * go; a chunk is reported written (and so acknowledged) only once its run is
+ * in the file, and the hash only ever covers written bytes. Chunks that were
+ * in the file before (a resumed transfer) or that came before a gap (a NACKed
+ * chunk) are hashed by reading them back, a slice at a time between requests.
  *
  * Direct I/O is the point: on this kind of machine the kernel's copy into the
  * page cache cost as much CPU as the rest of the receive path together (a
