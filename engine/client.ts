@@ -149,6 +149,8 @@ export class FileTransferClient extends EventEmitter {
   private readonly policy: ReconnectPolicy;
   private closing = false;
   private reconnecting: Promise<void> | undefined;
+  /** The first connect() while it retries (disconnect() stops and awaits it). */
+  private connecting: Promise<unknown> | undefined;
   private cancelWait: (() => void) | undefined;
   /** One client id for every connection of this client, so a server can tell a reconnection. */
   private readonly clientId: string;
@@ -182,13 +184,19 @@ export class FileTransferClient extends EventEmitter {
     this.endpoint = parseEndpoint(endpoint);
     this.closing = false;
     this.pool ??= this.opts.pool ?? new WorkerPool();
+    const connecting = this.withRetries(() => this.establish());
+    this.connecting = connecting;
     try {
-      const info = await this.withRetries(() => this.establish());
+      const info = await connecting;
+      // disconnect() was called meanwhile: it closes the connection just made.
+      if (this.closing) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'disconnect() called while connecting');
       this.emit('connected', info);
       return info;
     } catch (err) {
-      await this.releasePool();
+      if (!this.conn) await this.releasePool();
       throw err;
+    } finally {
+      this.connecting = undefined;
     }
   }
 
@@ -278,6 +286,7 @@ export class FileTransferClient extends EventEmitter {
     if (this.opts.autoReconnect === false) return attempt();
     let last: unknown;
     for (let n = 1; n <= this.policy.maxAttempts; n++) {
+      if (this.closing) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'disconnect() called while connecting');
       if (n > 1 || emitFirst) {
         const delayMs = reconnectDelay(n, this.policy, this.opts.random);
         this.emit('reconnecting', { attempt: n, delayMs });
@@ -346,13 +355,15 @@ export class FileTransferClient extends EventEmitter {
 
   /** Waits for active transfers (at most `timeoutMs`), sends DISCONNECT(client_initiated), closes. */
   async disconnect(opts: { timeoutMs?: number } = {}): Promise<void> {
-    const conn = this.conn;
-    if (!conn && this.reconnecting) {
+    if (!this.conn && (this.reconnecting || this.connecting)) {
       // Not connected: stop trying; transfers waiting for the connection fail.
       this.closing = true;
       this.cancelWait?.();
-      await this.reconnecting.catch(() => undefined);
+      await this.reconnecting?.catch(() => undefined);
+      await this.connecting?.catch(() => undefined);
     }
+    // Read after the wait: an attempt in flight may have connected meanwhile.
+    const conn = this.conn;
     if (conn && this.sink && !this.sink.closed) {
       const active = [...this.transfers.values()].map((t) => t.result.catch(() => undefined));
       for (const s of this.starting) active.push(s.catch(() => undefined));

@@ -138,10 +138,17 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     return this.ctx.workers;
   }
 
+  /** True once stop() was called. */
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** Creates the storage folder and listens; resolves with the bound address. */
   async start(): Promise<ServerAddress> {
     await this.storage.init();
     await this.recoverUploads();
+    // stop() called while starting: do not listen after it.
+    if (this.stopping) throw new Error('the server was stopped while starting');
     // Paused on accept: adoptSocket() re-makes each socket before anything is read.
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server = server;
@@ -152,6 +159,10 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
         resolveListen();
       });
     });
+    if (this.stopping) {
+      server.close();
+      throw new Error('the server was stopped while starting');
+    }
     server.on('error', (err) => this.emit('error', err));
     const address = server.address() as AddressInfo;
     return { host: address.address, port: address.port };
@@ -209,7 +220,8 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       this.refused.add(raw);
       raw.once('close', () => this.refused.delete(raw));
       const refusal = new SocketSink(raw);
-      refusal.send([encodeControl({ type: MessageType.ERROR, transferId: NIL_UUID, errorCode: ErrorCode.SERVER_BUSY, message: 'server busy' })]);
+      // Gone once the kernel has the ERROR: unread, the peer's own close would never be seen.
+      refusal.send([encodeControl({ type: MessageType.ERROR, transferId: NIL_UUID, errorCode: ErrorCode.SERVER_BUSY, message: 'server busy' })], () => raw.destroy());
       refusal.close();
       return;
     }

@@ -137,6 +137,8 @@ export function adoptSocket(raw: Socket, reads: ReadBuffers): { socket: Socket; 
  * (the socket was made with its `onread`), read buffers are recycled.
  */
 export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number, reads?: ReadBuffers): { decoder: FrameDecoder; resume: () => void } {
+  /** The target's mailbox is full: reading stays paused until it asks for more. */
+  let held = false;
   const decoder = new FrameDecoder({
     ...(reads ? { releaseInput: (data: Buffer) => reads.release(data) } : {}),
     maxChunkSize,
@@ -146,16 +148,17 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     // 0.4 s a GiB, measured with perf) than the moves' GC pressure.
     allocateChunkPayload: (size) => pool.buffers.acquire(size, true),
     onFrame: (frame) => {
-      if (!target.frame(frame)) socket.pause();
+      if (target.frame(frame)) return;
+      held = true;
+      socket.pause();
     },
     onError: (error) => target.decodeError(error),
   });
   if (reads) {
     reads.attach((data) => decoder.push(data));
-    // Paused if a read came before the receiver (see ReadBuffers.onread).
-    socket.resume();
-  }
-  else socket.on('data', (data: Buffer) => decoder.push(data));
+    // Paused if a read came before the receiver (see ReadBuffers.onread), unless the early reads filled the mailbox.
+    if (!held) socket.resume();
+  } else socket.on('data', (data: Buffer) => decoder.push(data));
   let closedOnce = false;
   const closed = (error?: Error) => {
     if (closedOnce) return;
@@ -165,5 +168,11 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
   };
   socket.on('error', (error) => closed(error));
   socket.on('close', () => closed(undefined));
-  return { decoder, resume: () => socket.resume() };
+  return {
+    decoder,
+    resume: () => {
+      held = false;
+      socket.resume();
+    },
+  };
 }

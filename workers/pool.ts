@@ -138,13 +138,16 @@ export class WorkerPool {
 
   /** Runs a long-lived task once one of their slots is free. */
   private async longLived<R>(start: () => Promise<R>): Promise<R> {
+    // A slot is handed straight from the task that ends to the first waiter,
+    // so a caller arriving in between cannot take it too.
     if (this.longLivedRunning >= this.longLivedSlots) await new Promise<void>((resolve) => this.longLivedQueue.push(resolve));
-    this.longLivedRunning++;
+    else this.longLivedRunning++;
     try {
       return await start();
     } finally {
-      this.longLivedRunning--;
-      this.longLivedQueue.shift()?.();
+      const next = this.longLivedQueue.shift();
+      if (next) next();
+      else this.longLivedRunning--;
     }
   }
 

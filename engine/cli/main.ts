@@ -124,7 +124,17 @@ export function buildProgram(): Command {
       process.once('SIGTERM', shutdown);
       server.on('uploadComplete', (e: { file: { name: string; size: number } }) => process.stderr.write(`stored ${e.file.name} (${e.file.size} bytes)\n`));
       server.on('transferFailed', (e: { transferId: string; error: Error }) => process.stderr.write(`transfer ${e.transferId} failed: ${String(e.error)}\n`));
-      const addr = await server.start();
+      let addr: Awaited<ReturnType<FileTransferServer['start']>>;
+      try {
+        addr = await server.start();
+      } catch (err) {
+        process.off('SIGINT', shutdown);
+        process.off('SIGTERM', shutdown);
+        // Stopped by a signal while starting: the shutdown handler exits.
+        if (server.isStopping) return;
+        await server.stop();
+        throw err;
+      }
       process.stderr.write(`fts serving ${server.storage.root} on ${addr.host}:${addr.port}\n`);
     });
 

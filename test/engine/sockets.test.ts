@@ -4,7 +4,7 @@
  * waits for every connection's socket to close, destroying those a peer
  * keeps open.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileTransferServer } from '../../engine/server.js';
@@ -90,6 +90,58 @@ test('stop() waits for a socket whose peer never closes, and destroys it within 
   } finally {
     stubborn?.destroy();
   }
+});
+
+test('refused connections are closed as soon as their ERROR is out: 20 busy refusals leave no socket behind after a second', async () => {
+  const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+  await withServer({ maxConnections: 1 }, async (addr) => {
+    const first = await RawPeer.connected(addr);
+    try {
+      const baseline = tcpSockets();
+      const refused = await Promise.all(Array.from({ length: 20 }, () => RawPeer.open(addr)));
+      for (const peer of refused) {
+        const error = await within(peer.nextOf(MessageType.ERROR), 5_000, 'ERROR');
+        assert.is(error.errorCode, ErrorCode.SERVER_BUSY);
+      }
+      // The server closes each one itself; the peers see it and close too.
+      await within(Promise.all(refused.map((p) => p.closed)), 1_000, 'every refused connection closed by the server');
+      await sleep(50);
+      assert.is(tcpSockets(), baseline, 'no socket of the refused connections left on either side');
+    } finally {
+      first.destroy();
+    }
+  });
+});
+
+test('stop() right after start(): start() fails, nothing is left listening', async () => {
+  const root = await tempDir('fts-sockets-');
+  const pool = new WorkerPool({ threads: 1 });
+  const probe = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+  const server = new FileTransferServer({ host: '127.0.0.1', port: probe, root: root.path, pool });
+  const starting = server.start();
+  const stopping = server.stop();
+  const started = await starting.then(
+    () => 'listening',
+    (e: Error) => e.message,
+  );
+  await within(stopping, 10_000, 'stop');
+  assert.match(started, 'stopped while starting');
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: probe });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+  assert.ok(refused, 'nothing listens on the port after stop()');
+  await pool.close();
+  await root.remove();
 });
 
 test.run();
