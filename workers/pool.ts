@@ -16,6 +16,7 @@ import {
   type HashTask,
   type ReadChunkResult,
   type ReadChunkTask,
+  type ReadChunksTask,
   type SyncTask,
   type TaskFailure,
   type WriteChunkResult,
@@ -66,6 +67,7 @@ export class WorkerPool {
   private readonly longLivedQueue: (() => void)[] = [];
   private readonly liveHashes = new Set<HashHandle>();
   private readonly liveSinks = new Set<FileSinkHandle>();
+  private readBatch: { task: ReadChunkTask; resolve: (r: ReadChunkResult) => void; reject: (e: unknown) => void }[] | undefined;
   private closed = false;
 
   constructor(opts: WorkerPoolOptions = {}) {
@@ -96,8 +98,38 @@ export class WorkerPool {
     this.longLivedSlots = Math.max(1, this.threads * (perThread - SHORT_TASK_SLOTS));
   }
 
+  /**
+   * Reads started in one turn of the event loop go to the pool as one task:
+   * a piscina task costs tens of microseconds on each side, and a sender
+   * starts several reads at once whenever an acknowledgement frees its window.
+   * Direct reads go one a task: they wait on the disk, and batched they came
+   * back in waves, leaving the disk idle in between (a 1 GiB download took
+   * 4.3 s instead of 3.7 s).
+   */
   readChunk(task: ReadChunkTask): Promise<ReadChunkResult> {
-    return this.run<ReadChunkResult>('readChunk', task, moved([task.ref]));
+    if (task.directFd !== undefined) return this.run<ReadChunkResult>('readChunk', task, moved([task.ref]));
+    return new Promise<ReadChunkResult>((resolve, reject) => {
+      if (!this.readBatch) {
+        this.readBatch = [];
+        setImmediate(() => this.sendReads());
+      }
+      this.readBatch.push({ task, resolve, reject });
+    });
+  }
+
+  private sendReads(): void {
+    const batch = this.readBatch ?? [];
+    this.readBatch = undefined;
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      this.run<ReadChunkResult>('readChunk', only.task, moved([only.task.ref])).then(only.resolve, only.reject);
+      return;
+    }
+    const reads = batch.map((b) => b.task);
+    this.run<ReadChunkResult[]>('readChunks', { reads } satisfies ReadChunksTask, moved(reads.map((r) => r.ref))).then(
+      (results) => results.forEach((r, k) => batch[k]!.resolve(r)),
+      (error: unknown) => batch.forEach((b) => b.reject(error)),
+    );
   }
 
   /** Opens the sink that checks, writes and hashes the chunks of one received file. */

@@ -15,7 +15,7 @@ import { runFileSink } from './sink-task.js';
 import { taskFailure as failure } from './task-failure.js';
 import { PAGE_BYTES as PAGE } from './aligned-memory.js';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type SinkTask, type BufferRef, type WorkerSetup } from './types.js';
+import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type ReadChunksTask, type SyncTask, type TaskFailure, type SinkTask, type BufferRef, type WorkerSetup } from './types.js';
 
 const setup = workerData as WorkerSetup | undefined;
 const slab = setup?.slab;
@@ -82,12 +82,20 @@ function readChunkBytes(task: ReadChunkTask, view: Buffer): number {
  * shrinks it (a compressed section is never larger than the raw one, §2).
  */
 export function readChunk(task: ReadChunkTask): ReadChunkResult {
+  return moving(readOne(task), [task.ref]);
+}
+
+/** Several chunks in one task: the reads the sender starts in one turn of its event loop. */
+export function readChunks(task: ReadChunksTask): ReadChunkResult[] {
+  return moving(task.reads.map(readOne), task.reads.map((r) => r.ref));
+}
+
+function readOne(task: ReadChunkTask): ReadChunkResult {
   const view = viewOf(task.ref).subarray(0, task.length);
-  const refs = [task.ref];
   try {
     const got = readChunkBytes(task, view);
     if (got !== task.length) {
-      return moving({ ok: false, code: -750, errno: 'ESHORT', message: `file shrank: read ${got} of ${task.length} bytes at ${task.position}`, ref: task.ref }, refs);
+      return { ok: false, code: -750, errno: 'ESHORT', message: `file shrank: read ${got} of ${task.length} bytes at ${task.position}`, ref: task.ref };
     }
     const crc = crc32(view) >>> 0;
     let sent = task.length;
@@ -100,9 +108,9 @@ export function readChunk(task: ReadChunkTask): ReadChunkResult {
         compressed = true;
       }
     }
-    return moving({ ok: true, ref: task.ref, crc32: crc, sent, compressed }, refs);
+    return { ok: true, ref: task.ref, crc32: crc, sent, compressed };
   } catch (err) {
-    return moving({ ...failure(err, -750), ref: task.ref }, refs);
+    return { ...failure(err, -750), ref: task.ref };
   }
 }
 
