@@ -3,7 +3,6 @@
  * the middle of it: the retries stop at once, connect() rejects, and nothing
  * keeps the process alive afterwards.
  */
-import { createServer } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileTransferClient } from '../../engine/client.js';
@@ -11,17 +10,9 @@ import { FileTransferServer } from '../../engine/server.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { sleep, tempDir, within } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/resume-helpers.js';
 
 const test = suite('engine: connect() and disconnect() while retrying');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 

@@ -6,27 +6,18 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileTransferClient, type TransferResumed } from '../../engine/client.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { listDir, sha256File, tempDir, within, writeRandomFile } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/resume-helpers.js';
 
 const test = suite('engine: server killed mid-upload');
 const MiB = 1024 * 1024;
 const CHILD = join(import.meta.dirname, '..', 'helpers', 'server-child.ts');
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 async function startChild(root: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -4,7 +4,7 @@
  * waits for every connection's socket to close, destroying those a peer
  * keeps open.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FileTransferServer } from '../../engine/server.js';
@@ -13,6 +13,9 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { sleep, tempDir, within } from '../helpers/fixtures.js';
 import { RawPeer } from '../helpers/raw.js';
+import { freePort } from '../helpers/resume-helpers.js';
+
+const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
 
 const test = suite('engine: server sockets');
 
@@ -71,7 +74,6 @@ test('a connection refused as busy is not read: what a peer pushes into it does 
 });
 
 test('stop() waits for a socket whose peer never closes, and destroys it within its deadline', async () => {
-  const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
   let stubborn: Socket | undefined;
   try {
     await withServer({}, async (addr, server) => {
@@ -93,7 +95,6 @@ test('stop() waits for a socket whose peer never closes, and destroys it within 
 });
 
 test('refused connections are closed as soon as their ERROR is out: 20 busy refusals leave no socket behind after a second', async () => {
-  const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
   await withServer({ maxConnections: 1 }, async (addr) => {
     const first = await RawPeer.connected(addr);
     try {
@@ -116,12 +117,7 @@ test('refused connections are closed as soon as their ERROR is out: 20 busy refu
 test('stop() right after start(): start() fails, nothing is left listening', async () => {
   const root = await tempDir('fts-sockets-');
   const pool = new WorkerPool({ threads: 1 });
-  const probe = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
+  const probe = await freePort();
   const server = new FileTransferServer({ host: '127.0.0.1', port: probe, root: root.path, pool });
   const starting = server.start();
   const stopping = server.stop();

@@ -13,13 +13,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { TransferResult } from '../../../engine/client.js';
 import { ClientStateStore } from '../../../engine/client-state.js';
 import { ErrorCode } from '../../../protocol/errors.js';
 import { listDir, sha256File, sleep, tempDir, within, writeRandomFile, type TempDir } from '../../helpers/fixtures.js';
+import { freePort } from '../../helpers/resume-helpers.js';
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..');
 const BIN = join(REPO, 'bin', 'fts.js');
@@ -160,16 +162,6 @@ async function serve(args: string[], opts: { cwd: string; entry?: string }): Pro
   }
 }
 
-/** A port nothing listens on (one the OS just gave and took back). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 async function accepts(port: number): Promise<boolean> {
@@ -198,18 +190,8 @@ async function sameBytes(a: string, b: string, what: string): Promise<void> {
   assert.ok(x.equals(y), `${what}: byte-identical`);
 }
 
-interface TransferJson {
-  transferId: string;
-  direction: 'upload' | 'download';
-  remoteName: string;
-  localPath: string;
-  bytes: number;
-  bytesOnWire: number;
-  sha256: string;
-  verified: boolean;
-  durationMs: number;
-  retransmittedChunks: number;
-}
+/** What `put`/`get --json` print: the library's result. */
+type TransferJson = TransferResult;
 
 interface ListJson {
   total: number;
