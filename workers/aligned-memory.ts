@@ -17,15 +17,30 @@ const WASM_PAGE = 65536;
 export const PAGE_BYTES = 4096;
 
 /** Largest WebAssembly memory: 65536 pages of 64 KiB. */
-export const MAX_ALIGNED_BYTES = 65536 * WASM_PAGE;
+const MAX_ALIGNED_BYTES = 65536 * WASM_PAGE;
 
-/** A page-aligned buffer of at least `bytes` bytes (rounded up to 64 KiB). */
-export function pageAlignedBuffer(bytes: number): Buffer {
-  return Buffer.from(new wasm.Memory({ initial: Math.max(1, Math.ceil(bytes / WASM_PAGE)) }).buffer as ArrayBuffer);
+/**
+ * A buffer of at least `bytes` bytes (rounded up to 64 KiB), page-aligned
+ * when WebAssembly memory can be had; ordinary memory otherwise (an
+ * address-space limit: V8 reserves gigabytes per Memory), which `aligned`
+ * says, so the caller does its I/O through the page cache.
+ */
+export function pageAlignedBuffer(bytes: number): { buffer: Buffer; aligned: boolean } {
+  const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE));
+  try {
+    return { buffer: Buffer.from(new wasm.Memory({ initial: pages }).buffer as ArrayBuffer), aligned: true };
+  } catch {
+    return { buffer: Buffer.allocUnsafeSlow(pages * WASM_PAGE), aligned: false };
+  }
 }
 
-/** Page-aligned shared memory of at least `bytes` bytes (rounded up to 64 KiB). */
-export function pageAlignedShared(bytes: number): SharedArrayBuffer {
+/** The same for shared memory (a SharedArrayBuffer); too large for WebAssembly is ordinary too. */
+export function pageAlignedShared(bytes: number): { buffer: SharedArrayBuffer; aligned: boolean } {
   const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE));
-  return new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer as SharedArrayBuffer;
+  try {
+    if (bytes <= MAX_ALIGNED_BYTES) return { buffer: new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer as SharedArrayBuffer, aligned: true };
+  } catch {
+    // ordinary shared memory below
+  }
+  return { buffer: new SharedArrayBuffer(bytes), aligned: false };
 }

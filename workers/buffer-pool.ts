@@ -22,7 +22,7 @@
  * assembled by copying socket data, and V8 copies into shared memory with a
  * relaxed word-at-a-time memmove that costs more than the moves.
  */
-import { MAX_ALIGNED_BYTES, PAGE_BYTES, pageAlignedShared } from './aligned-memory.js';
+import { PAGE_BYTES, pageAlignedShared } from './aligned-memory.js';
 import type { BufferRef } from './types.js';
 
 export interface BufferPoolOptions {
@@ -51,14 +51,9 @@ export class BufferPool {
     this.slotSize = Math.ceil((opts.slotSize ?? 1024 * 1024 + 4096) / PAGE_BYTES) * PAGE_BYTES;
     this.maxRetainedBytes = opts.maxRetainedBytes ?? 32 * 1024 * 1024;
     const bytes = count * this.slotSize;
-    let slab: SharedArrayBuffer | undefined;
-    try {
-      if (bytes <= MAX_ALIGNED_BYTES) slab = pageAlignedShared(bytes);
-    } catch {
-      // No WebAssembly memory to be had (an address-space limit): plain shared memory, reads through the page cache.
-    }
-    this.slabAligned = slab !== undefined;
-    this.slab = slab ?? new SharedArrayBuffer(bytes);
+    const slab = pageAlignedShared(bytes);
+    this.slab = slab.buffer;
+    this.slabAligned = slab.aligned;
     this.slots = Array.from({ length: count }, (_, i) => Buffer.from(this.slab, i * this.slotSize, this.slotSize));
     this.free = Array.from({ length: count }, (_, i) => count - 1 - i);
   }

@@ -38,13 +38,8 @@ let staging: { area: Buffer; aligned: boolean } | undefined;
 /** This worker's staging area (one suffices: a request is staged and written without yielding). */
 function stagingArea(): { area: Buffer; aligned: boolean } {
   if (!staging) {
-    try {
-      staging = { area: pageAlignedBuffer(STAGING_BYTES), aligned: true };
-    } catch {
-      // No WebAssembly memory to be had (an address-space limit: V8 reserves
-      // gigabytes per Memory): ordinary memory, and buffered writes.
-      staging = { area: Buffer.allocUnsafeSlow(STAGING_BYTES), aligned: false };
-    }
+    const { buffer, aligned } = pageAlignedBuffer(STAGING_BYTES);
+    staging = { area: buffer, aligned };
   }
   return staging;
 }
