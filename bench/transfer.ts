@@ -5,8 +5,12 @@
  *
  *   npm run bench -- [--size 1G] [--runs 3] [--kind random|compressible] [--dir DIR]
  *
+ * A second baseline, closer to what fts does, is the issue's "minimal
+ * single-threaded Node copy" (bench/minimal-copy.ts): CRC32 and SHA-256 inline
+ * on the main thread of both ends, 64 KiB writes, fsync.
+ *
  * Prints, per run and as medians: MB/s, CPU seconds and peak RSS of each side,
- * and the ratio to the netcat copy. Needs `nc` (Debian netcat-openbsd); it is
+ * and the ratios to the netcat copy and to the minimal copy. Needs `nc` (Debian netcat-openbsd); it is
  * installed with apt-get when missing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -102,6 +106,27 @@ async function netcatCopy(file: string): Promise<{ seconds: number; durableSecon
   return { seconds, durableSeconds };
 }
 
+/** The minimal Node copy of the same file, server and client in their own processes like fts's. */
+async function minimalCopy(file: string): Promise<{ seconds: number; server: SideFigures; client: SideFigures }> {
+  const script = join(import.meta.dirname, '..', 'dist', 'minimal-copy.mjs');
+  const target = join(dir, 'minimal');
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(target);
+  const portFile = join(dir, 'port');
+  rmSync(portFile, { force: true });
+  const server = spawn(process.execPath, [script, 'server', target, portFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let serverOut = '';
+  server.stdout.on('data', (d: Buffer) => (serverOut += d));
+  while (!existsSync(portFile)) await sleep(50);
+  const out = execFileSync(process.execPath, [script, 'client', readFileSync(portFile, 'utf8'), file], { encoding: 'utf8' });
+  const client = JSON.parse(out.trim().split('\n').pop()!) as SideFigures & { seconds: number; verified: boolean };
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  if (!client.verified || statSync(join(target, 'minimal.bin')).size !== size) throw new Error('minimal copy failed');
+  rmSync(target, { recursive: true, force: true });
+  return { seconds: client.seconds, server: JSON.parse(serverOut.trim().split('\n').pop()!) as SideFigures, client };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mbps = (seconds: number) => size / 1e6 / seconds;
 
@@ -114,17 +139,19 @@ const root = join(dir, 'storage');
 rmSync(root, { recursive: true, force: true });
 console.log(`file: ${size} bytes (${values.kind}), ${runs} runs`);
 
-const rows: { run: number; nc: number; ncDurable: number; up: Awaited<ReturnType<typeof runAgentPair>>; down: Awaited<ReturnType<typeof runAgentPair>> }[] = [];
+const rows: { run: number; nc: number; ncDurable: number; minimal: Awaited<ReturnType<typeof minimalCopy>>; up: Awaited<ReturnType<typeof runAgentPair>>; down: Awaited<ReturnType<typeof runAgentPair>> }[] = [];
 for (let run = 1; run <= runs; run++) {
   const copy = await netcatCopy(file);
   const nc = copy.seconds;
+  const minimal = await minimalCopy(file);
   const up = await runAgentPair('put', file, root);
   const down = await runAgentPair('get', file, root);
-  rows.push({ run, nc, ncDurable: copy.durableSeconds, up, down });
+  rows.push({ run, nc, ncDurable: copy.durableSeconds, minimal, up, down });
   console.log(
-    `run ${run}: netcat ${mbps(nc).toFixed(0)} MB/s (${mbps(copy.durableSeconds).toFixed(0)} with sync) | upload ${mbps(up.seconds).toFixed(0)} MB/s (${(nc / up.seconds).toFixed(2)}x) ` +
+    `run ${run}: netcat ${mbps(nc).toFixed(0)} MB/s (${mbps(copy.durableSeconds).toFixed(0)} with sync) | minimal copy ${mbps(minimal.seconds).toFixed(0)} MB/s ` +
+      `server ${minimal.server.cpuSeconds.toFixed(2)} cpu-s, client ${minimal.client.cpuSeconds.toFixed(2)} cpu-s | upload ${mbps(up.seconds).toFixed(0)} MB/s (${(nc / up.seconds).toFixed(2)}x netcat, ${(minimal.seconds / up.seconds).toFixed(2)}x minimal) ` +
       `server ${up.server.cpuSeconds.toFixed(2)} cpu-s ${up.server.peakRssMB.toFixed(0)} MB, client ${up.client.cpuSeconds.toFixed(2)} cpu-s ${up.client.peakRssMB.toFixed(0)} MB | ` +
-      `download ${mbps(down.seconds).toFixed(0)} MB/s (${(nc / down.seconds).toFixed(2)}x) server ${down.server.cpuSeconds.toFixed(2)} cpu-s ${down.server.peakRssMB.toFixed(0)} MB, client ${down.client.cpuSeconds.toFixed(2)} cpu-s ${down.client.peakRssMB.toFixed(0)} MB`,
+      `download ${mbps(down.seconds).toFixed(0)} MB/s (${(nc / down.seconds).toFixed(2)}x netcat, ${(minimal.seconds / down.seconds).toFixed(2)}x minimal) server ${down.server.cpuSeconds.toFixed(2)} cpu-s ${down.server.peakRssMB.toFixed(0)} MB, client ${down.client.cpuSeconds.toFixed(2)} cpu-s ${down.client.peakRssMB.toFixed(0)} MB`,
   );
 }
 const summary = {
@@ -133,10 +160,17 @@ const summary = {
   runs,
   netcatMBps: median(rows.map((r) => mbps(r.nc))),
   netcatThenSyncMBps: median(rows.map((r) => mbps(r.ncDurable))),
+  minimalCopy: {
+    MBps: median(rows.map((r) => mbps(r.minimal.seconds))),
+    ratioToNetcat: median(rows.map((r) => r.nc / r.minimal.seconds)),
+    serverCpuSeconds: median(rows.map((r) => r.minimal.server.cpuSeconds)),
+    clientCpuSeconds: median(rows.map((r) => r.minimal.client.cpuSeconds)),
+  },
   upload: {
     MBps: median(rows.map((r) => mbps(r.up.seconds))),
     ratioToNetcat: median(rows.map((r) => r.nc / r.up.seconds)),
     ratioToNetcatThenSync: median(rows.map((r) => r.ncDurable / r.up.seconds)),
+    ratioToMinimalCopy: median(rows.map((r) => r.minimal.seconds / r.up.seconds)),
     serverCpuSeconds: median(rows.map((r) => r.up.server.cpuSeconds)),
     clientCpuSeconds: median(rows.map((r) => r.up.client.cpuSeconds)),
     serverPeakRssMB: median(rows.map((r) => r.up.server.peakRssMB)),
@@ -146,6 +180,7 @@ const summary = {
     MBps: median(rows.map((r) => mbps(r.down.seconds))),
     ratioToNetcat: median(rows.map((r) => r.nc / r.down.seconds)),
     ratioToNetcatThenSync: median(rows.map((r) => r.ncDurable / r.down.seconds)),
+    ratioToMinimalCopy: median(rows.map((r) => r.minimal.seconds / r.down.seconds)),
     serverCpuSeconds: median(rows.map((r) => r.down.server.cpuSeconds)),
     clientCpuSeconds: median(rows.map((r) => r.down.client.cpuSeconds)),
     serverPeakRssMB: median(rows.map((r) => r.down.server.peakRssMB)),

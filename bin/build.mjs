@@ -20,6 +20,7 @@ const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20'
 const entries = {
   'fts.mjs': 'engine/cli/main.ts',
   'bench-agent.mjs': 'bench/agent.ts',
+  'minimal-copy.mjs': 'bench/minimal-copy.ts',
   // CommonJS: piscina require()s it, which in a worker costs 0.1 s of CPU and
   // 10 MB less than starting the ES module loader there (see workers/compile.ts).
   'tasks.cjs': 'workers/tasks.ts',

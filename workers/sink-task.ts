@@ -4,12 +4,15 @@
  * port, so every chunk of a file reaches the same thread, in order, and the
  * SHA-256 is computed from the chunk in memory instead of being read back.
  *
- *   port ──write──► decompress, CRC32 ──► staging area (page-aligned) ──O_DIRECT──► file
- *                                                  then SHA-256 of the run, when it is next in file order
+ *   port ──write──► decompress, CRC32 ──► staging area (page-aligned) ──O_DIRECT, on libuv's pool──► file
+ *                                                  └─ meanwhile SHA-256 of the run, when it is next in file order
  *
  * Consecutive chunks of a request are staged as one run and written in one
- * go; a chunk is reported written (and so acknowledged) only once its run is
- * in the file, and the hash only ever covers written bytes. Chunks that were
+ * go, on libuv's thread pool, while this thread hashes the same bytes: the
+ * disk's time and the hash's overlap instead of adding up (a 1 GiB upload
+ * here: 3.3 s -> 3.0 s). A chunk is reported written (and so acknowledged)
+ * only once its run is in the file; a run that fails to write leaves the sink
+ * unable to give a digest, so the digest never covers unwritten bytes. Chunks that were
  * in the file before (a resumed transfer) or that came before a gap (a NACKed
  * chunk) are hashed by reading them back, a slice at a time between requests.
  *
@@ -21,7 +24,7 @@
  * is unknown or refused (tmpfs, macOS), the same path writes buffered.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants as fsc, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fdatasyncSync, fstatSync, openSync, readSync, write } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { uncompressSync } from 'lz4-napi';
@@ -30,24 +33,54 @@ import { taskFailure as failure } from './task-failure.js';
 import type { BufferRef, SinkReply, SinkRequest, SinkTask, TaskFailure, WriteChunkResult, WriteChunkTask } from './types.js';
 
 const ALIGN = PAGE_BYTES;
-/** The staging area: one write takes a run of up to 5 MiB of consecutive chunks (at least five of the largest, 1 MiB). */
+/** A staging area: one write takes a run of up to 5 MiB of consecutive chunks (at least five of the largest, 1 MiB). */
 const STAGING_BYTES = 5 * 1024 * 1024;
+/** Staging areas of a worker thread, at most: its sinks take turns when more write at once. */
+const STAGING_AREAS = 4;
 const READ_SLICE = 1024 * 1024;
 
-let staging: { area: Buffer; aligned: boolean } | undefined;
-/** This worker's staging area (one suffices: a request is staged and written without yielding). */
-function stagingArea(): { area: Buffer; aligned: boolean } {
-  if (!staging) {
-    const { buffer, aligned } = pageAlignedBuffer(STAGING_BYTES);
-    staging = { area: buffer, aligned };
-  }
-  return staging;
-}
+type StagingArea = { area: Buffer; aligned: boolean };
 
-function writeFully(fd: number, data: Uint8Array, position: number): void {
+/**
+ * This worker's staging areas. A sink holds one from the start of a write
+ * request to the end of its last write (which runs on libuv's thread pool
+ * while other sinks of this thread go on), so each writing sink needs its
+ * own; they are made as needed, up to STAGING_AREAS, and reused.
+ */
+const staging = {
+  free: [] as StagingArea[],
+  made: 0,
+  /** Whether the first area made is page-aligned: then direct I/O is worth opening. */
+  aligned: true,
+  waiting: [] as ((area: StagingArea) => void)[],
+  make(): StagingArea {
+    const { buffer, aligned } = pageAlignedBuffer(STAGING_BYTES);
+    if (this.made++ === 0) this.aligned = aligned;
+    return { area: buffer, aligned };
+  },
+  async take(): Promise<StagingArea> {
+    const area = this.free.pop() ?? (this.made < STAGING_AREAS ? this.make() : undefined);
+    return area ?? new Promise((resolve) => this.waiting.push(resolve));
+  },
+  give(area: StagingArea): void {
+    const next = this.waiting.shift();
+    if (next) next(area);
+    else this.free.push(area);
+  },
+  /** Whether staging areas are page-aligned; makes the first one to find out. */
+  pageAligned(): boolean {
+    if (this.made === 0) this.free.push(this.make());
+    return this.aligned;
+  },
+};
+
+/** Writes all of `data` at `position` on the thread pool, so this thread can hash the same bytes meanwhile. */
+async function writeFully(fd: number, data: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < data.length) {
-    const n = writeSync(fd, data, done, data.length - done, position + done);
+    const n = await new Promise<number>((resolve, reject) =>
+      write(fd, data, done, data.length - done, position + done, (err, written) => (err ? reject(err) : resolve(written))),
+    );
     if (n === 0) throw Object.assign(new Error(`wrote nothing at ${position + done}`), { code: 'EIO' });
     done += n;
   }
@@ -56,7 +89,7 @@ function writeFully(fd: number, data: Uint8Array, position: number): void {
 /** `path` opened again for writing with O_DIRECT, if it is still `fd`'s file; -1 otherwise. */
 function openDirect(fd: number, path: string | undefined, chunkSize: number): number {
   const flag = fsc.O_DIRECT;
-  if (!path || !flag || chunkSize % ALIGN !== 0 || !stagingArea().aligned) return -1;
+  if (!path || !flag || chunkSize % ALIGN !== 0 || !staging.pageAligned()) return -1;
   let direct: number;
   try {
     direct = openSync(path, fsc.O_WRONLY | flag);
@@ -80,6 +113,10 @@ class FileSink {
   /** Set by an abort request as it arrives: a long read-back in `finish` stops at its next slice. */
   aborted = false;
   private sliceBuffer: Buffer | undefined;
+  /** The staging area this sink holds while it serves a write request. */
+  private staging: StagingArea | undefined;
+  /** A run was hashed while its write failed: this sink can no longer give a digest. */
+  private hashedUnwritten: Error | undefined;
   // The run of verified chunks gathered in the staging area.
   private runStart = -1;
   private runLength = 0;
@@ -114,14 +151,24 @@ class FileSink {
    * was staged in is in the file; when a run fails to write, every chunk of
    * it fails, and so does the rest of the request.
    */
-  write(chunks: WriteChunkTask[]): WriteChunkResult[] {
+  async write(chunks: WriteChunkTask[]): Promise<WriteChunkResult[]> {
+    this.staging = await staging.take();
+    try {
+      return await this.writeStaged(chunks);
+    } finally {
+      staging.give(this.staging);
+      this.staging = undefined;
+    }
+  }
+
+  private async writeStaged(chunks: WriteChunkTask[]): Promise<WriteChunkResult[]> {
     const results: WriteChunkResult[] = [];
     /** Indices in `results` of the chunks in the staged run. */
     const staged: number[] = [];
     let failed: TaskFailure | undefined;
-    const flush = (): void => {
+    const flush = async (): Promise<void> => {
       try {
-        this.flush();
+        await this.flush();
       } catch (err) {
         failed = writeFailure(err);
         for (const k of staged) results[k] = { ...failed, ref: results[k]!.ref };
@@ -134,7 +181,7 @@ class FileSink {
         results.push(checked);
         continue;
       }
-      if (checked && !this.extends(checked.data, chunk.position)) flush();
+      if (checked && !this.extends(checked.data, chunk.position)) await flush();
       if (!checked || failed) {
         results.push({ ...failed!, ref: chunk.ref });
         continue;
@@ -143,7 +190,7 @@ class FileSink {
       staged.push(results.length);
       results.push({ ok: true, ref: chunk.ref });
     }
-    if (!failed) flush();
+    if (!failed) await flush();
     return results;
   }
 
@@ -153,6 +200,7 @@ class FileSink {
 
   /** The file ends at `fileSize`: hashes what is left (from the file) and returns the digest. */
   async finish(): Promise<string> {
+    if (this.hashedUnwritten) throw this.hashedUnwritten;
     let slices = 0;
     while (this.hashed < this.t.fileSize) {
       this.hashFromFile(Math.min(READ_SLICE, this.t.fileSize - this.hashed));
@@ -164,12 +212,12 @@ class FileSink {
 
   /** Whether `data` at `position` can join the staged run (or there is none). */
   private extends(data: Buffer, position: number): boolean {
-    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= stagingArea().area.length);
+    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= this.staging!.area.length);
   }
 
   /** Adds a verified chunk to the staged run; `extends()` said it may. */
   private stage(data: Buffer, position: number): void {
-    const { area } = stagingArea();
+    const { area } = this.staging!;
     // The decoder bounds a chunk to the largest chunk size, a fifth of the area: a bug otherwise.
     if (data.length > area.length) throw new Error(`a ${data.length}-byte chunk does not fit the ${area.length}-byte staging area`);
     if (this.runLength === 0) this.runStart = position;
@@ -178,21 +226,42 @@ class FileSink {
   }
 
   /**
-   * Writes the staged run; once it is in the file, marks its chunks present
-   * and, when the run is next in the file's order, hashes it from the staging
-   * area (so the hash only ever covers bytes that were written).
+   * Writes the staged run; once it is in the file, marks its chunks present.
+   * When the run is next in the file's order it is hashed from the staging
+   * area while the write is on its way (a run that fails to write leaves the
+   * sink unable to finish, so the digest never covers unwritten bytes).
    */
-  private flush(): void {
+  private async flush(): Promise<void> {
     if (this.runLength === 0) return;
-    const { area } = stagingArea();
+    const { area } = this.staging!;
     const start = this.runStart;
     const length = this.runLength;
     this.runLength = 0;
+    const writing = this.writeRun(area.subarray(0, length), start);
+    // Without this, a rejection before the hash is done would be unhandled for a moment.
+    writing.catch(() => undefined);
+    const hashing = start === this.hashed;
+    if (hashing) {
+      this.hash.update(area.subarray(0, length));
+      this.hashed += length;
+    }
+    try {
+      await writing;
+    } catch (err) {
+      if (hashing) this.hashedUnwritten = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+    const size = this.t.chunkSize;
+    for (let p = start; p < start + length; p += size) this.mark(Math.floor(p / size));
+  }
+
+  /** `run` into the file at `start`: its whole pages direct when the descriptor allows, the rest buffered. */
+  private async writeRun(run: Buffer, start: number): Promise<void> {
     let done = 0;
     if (this.direct >= 0) {
-      const aligned = length - (length % ALIGN);
+      const aligned = run.length - (run.length % ALIGN);
       try {
-        if (aligned > 0) writeFully(this.direct, area.subarray(0, aligned), start);
+        if (aligned > 0) await writeFully(this.direct, run.subarray(0, aligned), start);
         done = aligned;
       } catch (err) {
         // A file system that takes O_DIRECT at open but not at write: go buffered for good.
@@ -200,13 +269,7 @@ class FileSink {
         this.close();
       }
     }
-    if (done < length) writeFully(this.t.fd, area.subarray(done, length), start + done);
-    if (start === this.hashed) {
-      this.hash.update(area.subarray(0, length));
-      this.hashed += length;
-    }
-    const size = this.t.chunkSize;
-    for (let p = start; p < start + length; p += size) this.mark(Math.floor(p / size));
+    if (done < run.length) await writeFully(this.t.fd, run.subarray(done), start + done);
   }
 
   private hashFromFile(length: number): void {
@@ -284,7 +347,7 @@ export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Bu
         continue;
       }
       if (m.op === 'write') {
-        const results = sink.write(m.chunks);
+        const results = await sink.write(m.chunks);
         reply({ id: m.id, op: 'write', results }, m.chunks.flatMap((c) => (c.ref.buffer ? [c.ref.buffer] : [])));
       } else if (m.op === 'sync') {
         try {

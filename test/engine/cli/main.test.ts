@@ -652,12 +652,12 @@ bundle.after(async () => {
   if (bundleDirs) await Promise.all(Object.values(bundleDirs).map((d) => d.remove()));
 });
 
-bundle('node bin/build.mjs builds dist/fts.mjs, dist/bench-agent.mjs, dist/tasks.cjs', async () => {
+bundle('node bin/build.mjs builds dist/fts.mjs, dist/bench-agent.mjs, dist/minimal-copy.mjs, dist/tasks.cjs', async () => {
   const t0 = Date.now();
   const r = await run([], { cwd: REPO, entry: join(REPO, 'bin', 'build.mjs'), timeoutMs: 60_000 });
   assertOk(r, 'build');
-  assert.match(r.stdout, 'built dist/fts.mjs, dist/bench-agent.mjs, dist/tasks.cjs');
-  for (const f of ['fts.mjs', 'bench-agent.mjs', 'tasks.cjs']) {
+  assert.match(r.stdout, 'built dist/fts.mjs, dist/bench-agent.mjs, dist/minimal-copy.mjs, dist/tasks.cjs');
+  for (const f of ['fts.mjs', 'bench-agent.mjs', 'minimal-copy.mjs', 'tasks.cjs']) {
     const st = await stat(join(REPO, 'dist', f));
     assert.ok(st.size > 1000 && st.mtimeMs >= t0 - 2_000, `dist/${f} written now`);
   }
