@@ -40,8 +40,6 @@ export const systemClock: Clock = {
 export interface HashStream {
   advance(limit: number): void;
   finish(size: number): Promise<string>;
-  /** The digest, once `finish` has been called and the task is done. */
-  readonly done: Promise<string>;
   abort(): void;
   /** Resolves once the task has ended, however it ended. */
   settled(): Promise<void>;

@@ -8,7 +8,7 @@ import { fstat } from 'node:fs';
 import { promisify } from 'node:util';
 import { Actor } from '../actor.js';
 import { ChunkSender, type ChunkRead } from '../chunk-sender.js';
-import type { HashStream, TimerHandle } from '../ports.js';
+import type { TimerHandle } from '../ports.js';
 import { Compression, MessageType as T, ResumeStatus, TransferDirection, UploadOption } from '../../protocol/constants.js';
 import { encodeControl } from '../../protocol/codec.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
@@ -59,9 +59,6 @@ export type ClientUploadMessage =
   | { kind: 'resume' }
   | { kind: 'frame'; m: ResumeResponse };
 
-/** How far ahead of the hash the chunk reads get before it is let go on. */
-const HASH_STEP = 4 * 1024 * 1024;
-
 export class ClientUploadActor extends Actor<ClientUploadMessage> {
   readonly transferId: string;
   readonly result: Promise<TransferResult>;
@@ -84,9 +81,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private paused = false;
   private retransmitted = 0;
   private bytesOnWire = 0;
-  private readonly hashHandle: HashStream;
-  /** Bytes the hash may read so far (paceHash). */
-  private hashLimit = 0;
+  private readonly hashHandle: { abort(): void; settled(): Promise<void> };
 
   constructor(ctx: ClientTransferContext, spec: UploadSpec) {
     super(`client upload ${spec.transferId}`);
@@ -101,7 +96,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     this.result.catch(() => undefined);
     const handle = ctx.workers.hashFile(spec.fd);
     this.hashHandle = handle;
-    this.hash = handle.done;
+    this.hash = handle.finish(spec.size);
     this.hash.then(
       (sha256) => this.tell({ kind: 'hashed', sha256 }),
       (error: unknown) => this.tell({ kind: 'hashed', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_READ_ERROR, String(error)) }),
@@ -143,11 +138,9 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   protected receive(msg: ClientUploadMessage): void | Promise<void> {
     switch (msg.kind) {
       case 'chunkRead':
-        this.paceHash((msg.index + 1) * this.spec.chunkSize);
         return this.sender?.sendRead(msg);
       case 'allAcked':
         this.allAcked = true;
-        void this.hashHandle.finish(this.spec.size);
         return this.maybeComplete();
       case 'hashed':
         if (msg.error) return this.finish(msg.error);
@@ -309,17 +302,6 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     this.accepted = undefined;
     this.acked = undefined;
     this.start();
-  }
-
-  /**
-   * Lets the hash run up to `limit` bytes, a step at a time, in pace with the
-   * chunk reads: ahead of them it would take the worker from the reads
-   * (measured: the upload ran at half speed until the hash was done).
-   */
-  private paceHash(limit: number): void {
-    if (limit < this.hashLimit + HASH_STEP && limit < this.spec.size) return;
-    this.hashLimit = Math.min(limit, this.spec.size);
-    this.hashHandle.advance(this.hashLimit);
   }
 
   private maybeComplete(): void {
