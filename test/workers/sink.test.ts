@@ -6,7 +6,7 @@
  * byte for byte with its source and every SHA-256 with node:crypto's.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from '@node-rs/crc32';
@@ -714,6 +714,23 @@ test('a read-only fd and no path: every chunk of the request fails with -751 (EB
   assert.is(statSync(t.path).size, 0);
   // The failure is the request's: the sink lives on, and finish reads a file that is too short.
   const e = await rejection(() => sink.finish());
+  assert.is(e.code, -750);
+  await within(sink.settled(), 5_000, 'settled');
+  closeTarget(t);
+});
+
+test('a 2 MiB run (written on libuv\'s pool while it is hashed) that fails to write: every chunk -751, and finish gives no digest, even though the file holds the right bytes to read back', async () => {
+  const t = target(randomData(9 * CHUNK + 77, 26), CHUNK, { flags: 'r' });
+  // The right bytes are already there (written around the read-only fd), so a
+  // read-back could complete the hash: only the failed write must stop it.
+  writeFileSync(t.path, t.src);
+  const sink = openSink(t, { path: false });
+  const r = await write(sink, Array.from({ length: 8 }, (_, i) => chunkTask(t, i)));
+  r.forEach((x, k) => {
+    assert.is(x.ok ? 0 : x.code, ErrorCode.FILE_WRITE_ERROR, `chunk ${k}`);
+    assert.is(x.ok ? '' : x.errno, 'EBADF');
+  });
+  const e = await rejection(() => within(sink.finish(), 5_000, 'finish'));
   assert.is(e.code, -750);
   await within(sink.settled(), 5_000, 'settled');
   closeTarget(t);
