@@ -8,9 +8,9 @@
  *                                                  └─ meanwhile SHA-256 of the run, when it is next in file order
  *
  * Consecutive chunks of a request are staged as one run and written in one
- * go, on libuv's thread pool, while this thread hashes the same bytes: the
- * disk's time and the hash's overlap instead of adding up (a 1 GiB upload
- * here: 3.3 s -> 3.0 s). A chunk is reported written (and so acknowledged)
+ * go. A run of 1 MiB or more is written on libuv's thread pool while this
+ * thread hashes the same bytes: the disk's time and the hash's overlap
+ * instead of adding up (a 1 GiB upload here: 3.3 s -> 2.9 s). A chunk is reported written (and so acknowledged)
  * only once its run is in the file; a run that fails to write leaves the sink
  * unable to give a digest, so the digest never covers unwritten bytes. Chunks that were
  * in the file before (a resumed transfer) or that came before a gap (a NACKed
@@ -20,7 +20,7 @@
  * page cache cost as much CPU as the rest of the receive path together (a
  * 1 GiB buffered write: 0.6–2.8 s of system time; direct: 0.35 s), and the
  * receiver has no use for the cached copy. Direct I/O needs page-aligned
- * memory, so the staging area is one (aligned-memory.ts). Where O_DIRECT
+ * memory, so staging areas are (aligned-memory.ts). Where O_DIRECT
  * is unknown or refused (tmpfs, macOS), the same path writes buffered.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -46,27 +46,38 @@ const READ_SLICE = 1024 * 1024;
  */
 const POOLED_WRITE_BYTES = 1024 * 1024;
 
-type StagingArea = { area: Buffer; aligned: boolean };
+type StagingArea = { buffer: Buffer; aligned: boolean };
 
 /**
  * This worker's staging areas. A sink holds one from the start of a write
- * request to the end of its last write (which runs on libuv's thread pool
+ * request to the end of its last write (which may run on libuv's thread pool
  * while other sinks of this thread go on), so each writing sink needs its
  * own; they are made as needed, up to STAGING_AREAS, and reused.
  */
 const staging = {
   free: [] as StagingArea[],
   made: 0,
+  /** No more areas are made: the limit, or one came out unaligned after an aligned first. */
+  full: false,
   /** Whether the first area made is page-aligned: then direct I/O is worth opening. */
   aligned: true,
   waiting: [] as ((area: StagingArea) => void)[],
-  make(): StagingArea {
+  make(): StagingArea | undefined {
     const { buffer, aligned } = pageAlignedBuffer(STAGING_BYTES);
-    if (this.made++ === 0) this.aligned = aligned;
-    return { area: buffer, aligned };
+    if (this.made === 0) this.aligned = aligned;
+    // Each WebAssembly memory reserves gigabytes of address space: under a
+    // limit, later ones may come out as ordinary memory. Their sinks would
+    // fail direct writes (EINVAL) and fall back for good, so wait for an
+    // aligned area instead (one exists, held by another sink).
+    else if (this.aligned && !aligned) {
+      this.full = true;
+      return undefined;
+    }
+    if (++this.made >= STAGING_AREAS) this.full = true;
+    return { buffer, aligned };
   },
   async take(): Promise<StagingArea> {
-    const area = this.free.pop() ?? (this.made < STAGING_AREAS ? this.make() : undefined);
+    const area = this.free.pop() ?? (this.full ? undefined : this.make());
     return area ?? new Promise((resolve) => this.waiting.push(resolve));
   },
   give(area: StagingArea): void {
@@ -76,10 +87,18 @@ const staging = {
   },
   /** Whether staging areas are page-aligned; makes the first one to find out. */
   pageAligned(): boolean {
-    if (this.made === 0) this.free.push(this.make());
+    if (this.made === 0) this.free.push(this.make()!);
     return this.aligned;
   },
 };
+
+/**
+ * Writes on libuv's thread pool in flight from this worker, at most: that pool
+ * (4 threads by default) is the whole process's, and the main thread's file
+ * system calls (storage, checkpoints) wait behind whatever fills it.
+ */
+const POOLED_WRITES = 2;
+let pooledWrites = 0;
 
 /**
  * Writes all of `data` at `position`: on libuv's thread pool when `pooled`, so
@@ -88,11 +107,18 @@ const staging = {
 async function writeFully(fd: number, data: Uint8Array, position: number, pooled: boolean): Promise<void> {
   let done = 0;
   while (done < data.length) {
-    const n = pooled
-      ? await new Promise<number>((resolve, reject) => write(fd, data, done, data.length - done, position + done, (err, written) => (err ? reject(err) : resolve(written))))
-      : writeSync(fd, data, done, data.length - done, position + done);
+    const n = pooled ? await pooledWrite(fd, data, done, position + done) : writeSync(fd, data, done, data.length - done, position + done);
     if (n === 0) throw Object.assign(new Error(`wrote nothing at ${position + done}`), { code: 'EIO' });
     done += n;
+  }
+}
+
+async function pooledWrite(fd: number, data: Uint8Array, from: number, position: number): Promise<number> {
+  pooledWrites++;
+  try {
+    return await new Promise<number>((resolve, reject) => write(fd, data, from, data.length - from, position, (err, written) => (err ? reject(err) : resolve(written))));
+  } finally {
+    pooledWrites--;
   }
 }
 
@@ -124,7 +150,7 @@ class FileSink {
   aborted = false;
   private sliceBuffer: Buffer | undefined;
   /** The staging area this sink holds while it serves a write request. */
-  private staging: StagingArea | undefined;
+  private area: StagingArea | undefined;
   /** A run was hashed while its write failed: this sink can no longer give a digest. */
   private hashedUnwritten: Error | undefined;
   // The run of verified chunks gathered in the staging area.
@@ -162,12 +188,12 @@ class FileSink {
    * it fails, and so does the rest of the request.
    */
   async write(chunks: WriteChunkTask[]): Promise<WriteChunkResult[]> {
-    this.staging = await staging.take();
+    this.area = await staging.take();
     try {
       return await this.writeStaged(chunks);
     } finally {
-      staging.give(this.staging);
-      this.staging = undefined;
+      staging.give(this.area);
+      this.area = undefined;
     }
   }
 
@@ -222,12 +248,12 @@ class FileSink {
 
   /** Whether `data` at `position` can join the staged run (or there is none). */
   private extends(data: Buffer, position: number): boolean {
-    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= this.staging!.area.length);
+    return this.runLength === 0 || (position === this.runStart + this.runLength && this.runLength + data.length <= this.area!.buffer.length);
   }
 
   /** Adds a verified chunk to the staged run; `extends()` said it may. */
   private stage(data: Buffer, position: number): void {
-    const { area } = this.staging!;
+    const area = this.area!.buffer;
     // The decoder bounds a chunk to the largest chunk size, a fifth of the area: a bug otherwise.
     if (data.length > area.length) throw new Error(`a ${data.length}-byte chunk does not fit the ${area.length}-byte staging area`);
     if (this.runLength === 0) this.runStart = position;
@@ -238,28 +264,29 @@ class FileSink {
   /**
    * Writes the staged run; once it is in the file, marks its chunks present.
    * When the run is next in the file's order it is hashed from the staging
-   * area while the write is on its way (a run that fails to write leaves the
-   * sink unable to finish, so the digest never covers unwritten bytes).
+   * area, while the write is on its way if it went to libuv's pool (a run
+   * that fails to write leaves the sink unable to finish, so the digest never
+   * covers unwritten bytes).
    */
   private async flush(): Promise<void> {
     if (this.runLength === 0) return;
-    const { area } = this.staging!;
+    const area = this.area!.buffer;
     const start = this.runStart;
     const length = this.runLength;
     this.runLength = 0;
     const writing = this.writeRun(area.subarray(0, length), start);
-    // Without this, a rejection before the hash is done would be unhandled for a moment.
-    writing.catch(() => undefined);
     const hashing = start === this.hashed;
-    if (hashing) {
-      this.hash.update(area.subarray(0, length));
-      this.hashed += length;
-    }
     try {
-      await writing;
-    } catch (err) {
-      if (hashing) this.hashedUnwritten = err instanceof Error ? err : new Error(String(err));
-      throw err;
+      if (hashing) {
+        this.hash.update(area.subarray(0, length));
+        this.hashed += length;
+      }
+    } finally {
+      // Even if hashing threw: the area goes back to other sinks only once nothing writes from it.
+      await writing.catch((err: unknown) => {
+        if (hashing) this.hashedUnwritten = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      });
     }
     const size = this.t.chunkSize;
     for (let p = start; p < start + length; p += size) this.mark(Math.floor(p / size));
@@ -267,9 +294,9 @@ class FileSink {
 
   /** `run` into the file at `start`: its whole pages direct when the descriptor allows, the rest buffered. */
   private async writeRun(run: Buffer, start: number): Promise<void> {
-    const pooled = run.length >= POOLED_WRITE_BYTES;
+    const pooled = run.length >= POOLED_WRITE_BYTES && pooledWrites < POOLED_WRITES;
     let done = 0;
-    if (this.direct >= 0) {
+    if (this.direct >= 0 && this.area!.aligned) {
       const aligned = run.length - (run.length % ALIGN);
       try {
         if (aligned > 0) await writeFully(this.direct, run.subarray(0, aligned), start, pooled);
