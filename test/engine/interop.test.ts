@@ -8,16 +8,23 @@
  *
  * Each run of the Python client prints one JSON line and exits 0 on success,
  * 2 on a protocol error (the JSON then carries `error_code`).
+ *
+ * The second suite is the reverse: test/interop/fts1_server.py, a small FTS1
+ * server written the same way, serves the engine's FileTransferClient. It
+ * reports what it saw as JSON lines on stdout.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listDir, sha256File, startPair, writeRandomFile, type Pair } from '../helpers/fixtures.js';
+import { FileTransferClient } from '../../engine/client.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { listDir, rejection, sha256File, startPair, tempDir, within, writeRandomFile, type Pair, type TempDir } from '../helpers/fixtures.js';
 
 const test = suite('engine: interop with a Python client written from PROTOCOL.md');
 const CLIENT = join(import.meta.dirname, '..', 'interop', 'fts1_client.py');
+const SERVER = join(import.meta.dirname, '..', 'interop', 'fts1_server.py');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const CHUNK = 256 * KiB;
@@ -339,3 +346,159 @@ for (const probe of ['bad-checksum', 'bad-length-echo', 'oversize']) {
 }
 
 test.run();
+
+// ---------------------------------------------------------------- the engine's client against a Python server
+
+const rev = suite("engine: the engine's client against a Python server written from PROTOCOL.md");
+const PY_WINDOW = 4;
+const PY_MAX_FILE = 8 * MiB;
+let pyServer: ChildProcess;
+let events: Record<string, any>[] = [];
+let pyRoot: TempDir;
+let work: TempDir;
+let pool: WorkerPool;
+let client: FileTransferClient;
+
+/** The next event of kind `event` the Python server reports (waiting for it), removed from the list. */
+async function nextEvent(event: string): Promise<Record<string, any>> {
+  return within(
+    (async () => {
+      for (;;) {
+        const i = events.findIndex((e) => e.event === event);
+        if (i >= 0) return events.splice(i, 1)[0]!;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })(),
+    5_000,
+    `Python server event ${event}`,
+  );
+}
+
+rev.before(async () => {
+  if (python === 'python3') python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim() || 'python3';
+  pyRoot = await tempDir('fts-pyroot-');
+  work = await tempDir('fts-pywork-');
+  pool = new WorkerPool({ threads: 2 });
+  const args = ['-S', SERVER, '--root', pyRoot.path, '--window', String(PY_WINDOW), '--max-file-size', String(PY_MAX_FILE),
+    '--nack-upload', '1', '--corrupt-download', '2', '--hook-prefix', 'nack-'];
+  pyServer = spawn(python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buf = '';
+  const port = await within(
+    new Promise<number>((resolve, reject) => {
+      pyServer.stdout!.on('data', (d: Buffer) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const e = JSON.parse(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+          if (e.event === 'listening') resolve(e.port);
+          else events.push(e);
+        }
+      });
+      pyServer.once('exit', (code) => reject(new Error(`fts1_server.py exited with ${code}`)));
+    }),
+    10_000,
+    'fts1_server.py start',
+  );
+  client = new FileTransferClient({ autoReconnect: false, stateDir: false, pool });
+  await client.connect({ host: '127.0.0.1', port });
+});
+
+rev.after(async () => {
+  await within(client.disconnect({ timeoutMs: 2_000 }), 5_000, 'client.disconnect()').catch(() => undefined);
+  pyServer.kill();
+  await pool.close();
+  await pyRoot.remove();
+  await work.remove();
+});
+
+rev('CONNECT: version 0.2.0.0; the engine takes the intersection of capabilities (the Python server has none)', async () => {
+  const e = await nextEvent('connect');
+  assert.is(e.version, 0x00020000);
+  assert.is(e.capabilities & ~0x1f, 0, 'only the defined capability bits');
+});
+
+for (const [size, label] of [[0, 'empty'], [1, '1 byte'], [CHUNK, 'one chunk'], [CHUNK + 1, 'one chunk + 1'], [3 * MiB + 99, '~3 MiB']] as const) {
+  rev(`engine upload then download, ${label}: the Python server stores and serves it byte-identical`, async () => {
+    const name = `rev-${size}.bin`;
+    const local = join(work.path, `${name}.src`);
+    const sha = await writeRandomFile(local, size);
+    const up = await client.uploadFile(local, name);
+    assert.ok(up.verified);
+    assert.is(up.sha256, sha);
+    const ev = await nextEvent('upload_verify');
+    assert.is(ev.name, name);
+    assert.equal(ev.problems, [], 'the Python server found nothing wrong (chunk count, bytes_sent, hash)');
+    assert.is(ev.compressed_chunks, 0, 'no compressed chunk after UPLOAD_ACCEPT said compression 0');
+    assert.ok(ev.max_unacked <= PY_WINDOW, `at most ${PY_WINDOW} chunks unacknowledged (saw ${ev.max_unacked})`);
+    assert.is(await sha256File(join(pyRoot.path, name)), sha, 'stored by the Python server');
+
+    const target = join(work.path, `${name}.down`);
+    const down = await client.downloadFile(name, target);
+    assert.ok(down.verified);
+    assert.is(await sha256File(target), sha);
+    const dv = await nextEvent('download_verify');
+    assert.is(dv.verified, 1, 'DOWNLOAD_VERIFY verified=1');
+    assert.is(dv.error_code, 0);
+    assert.is(dv.bytes_received, size, '§8.7: bytes_received counts file bytes');
+  });
+}
+
+rev('the window is honoured with many chunks in flight (3 MiB at 64 KiB, window 4)', async () => {
+  const local = join(work.path, 'win.src');
+  const sha = await writeRandomFile(local, 3 * MiB);
+  const up = await client.uploadFile(local, 'win.bin', { chunkSize: 64 * KiB });
+  assert.ok(up.verified);
+  const ev = await nextEvent('upload_verify');
+  assert.is(ev.chunk_size, 64 * KiB);
+  assert.ok(ev.max_unacked <= PY_WINDOW, `at most ${PY_WINDOW} unacknowledged, saw ${ev.max_unacked}`);
+  assert.is(ev.receipts, 48);
+  assert.is(await sha256File(join(pyRoot.path, 'win.bin')), sha);
+});
+
+rev('CHUNK_NACK both ways: the engine resends an upload chunk the server NACKed, and NACKs a download chunk with a bad CRC32', async () => {
+  // For names starting "nack-", the server NACKs upload chunk 1 once (--nack-upload 1)
+  // and sends download chunk 2 once with a bad CRC32 (--corrupt-download 2).
+  const local = join(work.path, 'nack.src');
+  const sha = await writeRandomFile(local, 3 * MiB);
+  const up = await client.uploadFile(local, 'nack-1.bin');
+  assert.ok(up.verified);
+  assert.is(up.retransmittedChunks, 1, 'chunk 1 resent once');
+  const ev = await nextEvent('upload_verify');
+  assert.is(ev.nacks_sent, 1);
+  assert.is(ev.receipts, 13, '12 chunks + 1 resend');
+  assert.is(await sha256File(join(pyRoot.path, 'nack-1.bin')), sha);
+  const target = join(work.path, 'nack.down');
+  const down = await client.downloadFile('nack-1.bin', target);
+  assert.ok(down.verified);
+  assert.is(await sha256File(target), sha);
+  const nack = await nextEvent('download_nack');
+  assert.is(nack.code, -720, 'CHUNK_NACK(-720)');
+  assert.equal(nack.chunks, [2]);
+  assert.is(down.retransmittedChunks, 1);
+});
+
+rev('refusals of the Python server reach the engine client with the codes of §4: -744, -743, -746', async () => {
+  const local = join(work.path, 'dup.src');
+  await writeRandomFile(local, 10);
+  assert.is((await rejection(() => client.uploadFile(local, 'rev-1.bin'))).code, -744);
+  const big = join(work.path, 'big.src');
+  await writeFile(big, Buffer.alloc(PY_MAX_FILE + 1));
+  assert.is((await rejection(() => client.uploadFile(big, 'big.bin'))).code, -743);
+  assert.is((await rejection(() => client.downloadFile('missing.bin', join(work.path, 'm')))).code, -746);
+});
+
+rev('LIST against the Python server: glob and pagination', async () => {
+  const page1 = await client.listFiles({ pattern: 'rev-*.bin', limit: 3 });
+  assert.is(page1.total, 5);
+  assert.is(page1.files.length, 3);
+  assert.is(page1.hasMore, true);
+  const page2 = await client.listFiles({ pattern: 'rev-*.bin', limit: 3, offset: 3 });
+  assert.is(page2.files.length, 2);
+  assert.is(page2.hasMore, false);
+  const names = [...page1.files, ...page2.files].map((f) => f.name);
+  assert.equal(names, [...names].sort(), 'name order');
+  for (const f of page1.files) assert.is(f.sha256, await sha256File(join(pyRoot.path, f.name)));
+});
+
+rev.run();
