@@ -15,8 +15,8 @@ import { ChunkFlag, Defaults } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { encodeChunkData } from '../protocol/messages/chunk.js';
 import { failureError } from '../workers/failure.js';
-import type { ReadChunkResult } from '../workers/types.js';
-import type { ChunkWorkers, Clock, FrameSink, TimerHandle } from './ports.js';
+import type { ReadChunkResult, ReadChunkTask } from '../workers/types.js';
+import type { ChunkSource, ChunkWorkers, Clock, FrameSink, TimerHandle } from './ports.js';
 
 export type CompressionMode = 'none' | 'always' | 'adaptive';
 
@@ -78,6 +78,8 @@ export class ChunkSender {
   /** Every buffer acquired and not yet given back, with where it is. */
   private readonly held = new Map<Buffer, 'reading' | 'ready' | 'sending'>();
   private idleWaiters: (() => void)[] = [];
+  /** This sender's reads, when the workers offer a source (else one pool task a read). */
+  private readonly source: ChunkSource | undefined;
   /** Data-section bytes put on the wire, retransmissions included. */
   bytesOnWire = 0;
   /** File bytes sent, retransmissions included. */
@@ -86,6 +88,7 @@ export class ChunkSender {
 
   constructor(opts: ChunkSenderOptions) {
     this.o = opts;
+    this.source = opts.workers.openSource?.();
     this.totalChunks = Math.ceil(opts.fileSize / opts.chunkSize);
     const all = opts.toSend ? [...opts.toSend] : undefined;
     this.toSendCount = all ? all.length : this.totalChunks;
@@ -203,6 +206,7 @@ export class ChunkSender {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.source?.close();
     this.ackTimer?.cancel();
     this.subscription.unsubscribe();
     this.indices$.complete();
@@ -237,13 +241,21 @@ export class ChunkSender {
     if (this.skipCompression > 0) this.skipCompression--;
     this.reading++;
     try {
-      const result = await this.o.workers.readChunk({
+      const task: ReadChunkTask = {
         fd: this.o.fd,
         ...(this.o.directFd !== undefined ? { directFd: this.o.directFd } : {}),
         ref: this.o.workers.refOf(buffer),
         position: index * this.o.chunkSize,
         length,
         compress,
+      };
+      // A read that never ran (the pool or the source closed) fails this
+      // transfer like one that failed; thrown, it would end the stream unseen.
+      const result = await this.reader(task).catch((error: unknown): ReadChunkResult => {
+        const e = error as { code?: unknown; message?: unknown };
+        // A buffer moved to a worker that never gave it back is lost (detached): name none.
+        const ref = buffer.buffer.byteLength > 0 ? task.ref : { offset: 0, length: 0, buffer: new ArrayBuffer(0) };
+        return { ok: false, code: typeof e.code === 'number' ? e.code : ErrorCode.FILE_READ_ERROR, errno: '', message: String(e.message ?? error), ref };
       });
       if (this.stopped) this.giveBack(buffer, this.o.workers.viewOf(result.ref));
       else this.held.set(buffer, 'ready');
@@ -254,9 +266,13 @@ export class ChunkSender {
   }
 
   /** Resolves once no read task uses the file descriptor: only then may it be closed. */
-  idle(): Promise<void> {
-    if (this.reading === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  async idle(): Promise<void> {
+    if (this.reading > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.stopped) await this.source?.settled();
+  }
+
+  private reader(task: ReadChunkTask): Promise<ReadChunkResult> {
+    return this.source ? this.source.read(task) : this.o.workers.readChunk(task);
   }
 
   /** Adaptive LZ4 (DESIGN.md): only while the link is the bottleneck, and not right after a chunk that did not shrink. */

@@ -65,8 +65,18 @@ export interface FileSink {
 export type SinkOptions = Omit<SinkTask, 'port'>;
 
 /** The worker pool as actors see it. */
+/** One sender's chunk reads, served in order by one worker; closed once the sender is done. */
+export interface ChunkSource {
+  read(task: ReadChunkTask): Promise<ReadChunkResult>;
+  close(): void;
+  /** Resolves once the source has ended, however it ended. */
+  settled(): Promise<void>;
+}
+
 export interface ChunkWorkers {
   readChunk(task: ReadChunkTask): Promise<ReadChunkResult>;
+  /** A source for one sender's reads, cheaper per read than `readChunk`; without it a sender uses `readChunk`. */
+  openSource?(): ChunkSource;
   /** The sink of one received file. */
   openSink(opts: SinkOptions): FileSink;
   syncFile(fd: number): Promise<void>;

@@ -5,6 +5,7 @@ import type { WorkerPool } from '../workers/pool.js';
 export function poolWorkers(pool: WorkerPool): ChunkWorkers {
   return {
     readChunk: (task) => pool.readChunk(task),
+    openSource: () => pool.openSource(),
     openSink: (opts) => pool.openSink(opts),
     syncFile: (fd) => pool.syncFile(fd),
     hashFile: (fd) => pool.hashFile(fd),

@@ -113,3 +113,8 @@ function sizeClass(size: number): number {
 }
 
 const HEADROOM = 4096;
+
+/** Buffers of `refs` that must be moved to another thread (the shared slab never is). */
+export function moved(refs: BufferRef[]): ArrayBuffer[] {
+  return refs.flatMap((r) => (r.buffer ? [r.buffer] : []));
+}

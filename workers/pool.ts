@@ -9,7 +9,8 @@ import { Piscina } from 'piscina';
 import { FtsError } from '../protocol/errors.js';
 import { failureError } from './failure.js';
 import { compiledTasksUrl } from './compile.js';
-import { BufferPool, type BufferPoolOptions } from './buffer-pool.js';
+import { BufferPool, moved, type BufferPoolOptions } from './buffer-pool.js';
+import { FileSourceHandle } from './source.js';
 import {
   HashControl,
   type HashResult,
@@ -24,7 +25,6 @@ import {
   type SinkReply,
   type SinkRequest,
   type SinkTask,
-  type BufferRef,
   type WorkerSetup,
 } from './types.js';
 
@@ -52,10 +52,6 @@ export interface WorkerPoolOptions {
 /** Task slots a thread keeps for short tasks (chunk reads, syncs) whatever the long-lived ones take. */
 const SHORT_TASK_SLOTS = 64;
 
-/** Buffers of `refs` that must be moved (the shared slab never is). */
-function moved(refs: BufferRef[]): ArrayBuffer[] {
-  return refs.flatMap((r) => (r.buffer ? [r.buffer] : []));
-}
 
 export class WorkerPool {
   readonly buffers: BufferPool;
@@ -67,6 +63,7 @@ export class WorkerPool {
   private readonly longLivedQueue: (() => void)[] = [];
   private readonly liveHashes = new Set<HashHandle>();
   private readonly liveSinks = new Set<FileSinkHandle>();
+  private readonly liveSources = new Set<FileSourceHandle>();
   private readBatch: { task: ReadChunkTask; resolve: (r: ReadChunkResult) => void; reject: (e: unknown) => void }[] | undefined;
   private closed = false;
 
@@ -132,6 +129,19 @@ export class WorkerPool {
     );
   }
 
+  /** Opens a source: one sender's chunk reads, served by one worker over a port. */
+  openSource(): FileSourceHandle {
+    const handle = new FileSourceHandle((task) =>
+      this.longLived(() => {
+        if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
+        return this.piscina.run(task, { name: 'fileSource', transferList: [task.port] }) as Promise<{ ok: true }>;
+      }),
+    );
+    this.liveSources.add(handle);
+    void handle.settled().then(() => this.liveSources.delete(handle));
+    return handle;
+  }
+
   /** Opens the sink that checks, writes and hashes the chunks of one received file. */
   openSink(opts: Omit<SinkTask, 'port'>): FileSinkHandle {
     const handle = new FileSinkHandle(opts, (task) =>
@@ -194,6 +204,7 @@ export class WorkerPool {
     this.closed = true;
     for (const h of this.liveHashes) h.abort();
     for (const s of this.liveSinks) s.abort();
+    for (const s of this.liveSources) s.close();
     for (const wake of this.longLivedQueue.splice(0)) wake();
     await this.piscina.destroy();
   }

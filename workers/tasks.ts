@@ -15,7 +15,7 @@ import { runFileSink } from './sink-task.js';
 import { taskFailure as failure } from './task-failure.js';
 import { PAGE_BYTES as PAGE } from './aligned-memory.js';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type ReadChunksTask, type SyncTask, type TaskFailure, type SinkTask, type BufferRef, type WorkerSetup } from './types.js';
+import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type ReadChunksTask, type SyncTask, type TaskFailure, type SinkTask, type SourceReply, type SourceRequest, type SourceTask, type BufferRef, type WorkerSetup } from './types.js';
 
 const setup = workerData as WorkerSetup | undefined;
 const slab = setup?.slab;
@@ -112,6 +112,27 @@ function readOne(task: ReadChunkTask): ReadChunkResult {
   } catch (err) {
     return { ...failure(err, -750), ref: task.ref };
   }
+}
+
+/**
+ * A sender's reads over its own port: a port message costs a quarter of a
+ * piscina task (about 11 against 46 microseconds of CPU, both sides), and a
+ * download reads one chunk a message.
+ */
+export function fileSource(task: SourceTask): Promise<{ ok: true }> {
+  const port = task.port;
+  return new Promise((resolve) => {
+    port.on('message', (m: SourceRequest) => {
+      if (m.op === 'read') {
+        const results = m.reads.map(readOne);
+        port.postMessage({ op: 'read', id: m.id, results } satisfies SourceReply, m.reads.flatMap((r) => (r.ref.buffer ? [r.ref.buffer] : [])));
+        return;
+      }
+      port.postMessage({ op: 'closed', id: 0 } satisfies SourceReply);
+      port.close();
+      resolve({ ok: true });
+    });
+  });
 }
 
 /** A received file's sink: its chunks checked, written and hashed in this thread (see sink-task.ts). */

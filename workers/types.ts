@@ -120,3 +120,12 @@ export type SinkReply =
   | { op: 'sync' | 'finish'; id: number; ok: false; failure: TaskFailure }
   /** The sink's last message: its descriptors are closed. */
   | { op: 'closed'; id: 0; failure?: TaskFailure };
+
+/** A file source: a sender's chunk reads, served over its own port by one worker (see tasks.ts). */
+export interface SourceTask {
+  port: import('node:worker_threads').MessagePort;
+}
+
+export type SourceRequest = { op: 'read'; id: number; reads: ReadChunkTask[] } | { op: 'close'; id: number };
+
+export type SourceReply = { op: 'read'; id: number; results: ReadChunkResult[] } | { op: 'closed'; id: 0 };

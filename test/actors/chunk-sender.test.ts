@@ -1,0 +1,129 @@
+/**
+ * The sending half of the pipeline against a real worker pool and a real
+ * file: its reads go through one file source, which it closes when it stops;
+ * and a read that never runs (the pool closed under it) fails the transfer
+ * with its code instead of ending the read stream unseen.
+ */
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ChunkSender, type ChunkRead } from '../../actors/chunk-sender.js';
+import type { ChunkSource, FrameSink } from '../../actors/ports.js';
+import { poolWorkers } from '../../engine/workers.js';
+import { FtsError } from '../../protocol/errors.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { tempDir, within, type TempDir } from '../helpers/fixtures.js';
+
+const CHUNK = 64 * 1024;
+const test = suite('actors: chunk sender');
+let dir: TempDir;
+let path: string;
+
+test.before(async () => {
+  dir = await tempDir('fts-sender-');
+  path = join(dir.path, 'file.bin');
+  writeFileSync(path, Buffer.alloc(8 * CHUNK + 5, 7));
+});
+
+test.after(async () => {
+  await dir.remove();
+});
+
+/** A socket stand-in that takes every frame at once. */
+function frames(sent: number[]): FrameSink {
+  return {
+    send: (pieces, written) => {
+      sent.push(pieces.reduce((n, p) => n + p.length, 0));
+      written?.();
+    },
+    close: () => undefined,
+    destroy: () => undefined,
+    closed: false,
+    backlog: 0,
+  };
+}
+
+test('all chunks go out through one source; stop() closes it and idle() waits until it has ended', async () => {
+  const pool = new WorkerPool({ threads: 1 });
+  const workers = poolWorkers(pool);
+  const opened: ChunkSource[] = [];
+  const fd = openSync(path, 'r');
+  const sent: number[] = [];
+  let failed: FtsError | undefined;
+  let settled = false;
+  const sender: ChunkSender = new ChunkSender({
+    transferId: '00000000-0000-4000-8000-000000000001',
+    fd,
+    fileSize: 8 * CHUNK + 5,
+    chunkSize: CHUNK,
+    window: 4,
+    compression: 'none',
+    sink: frames(sent),
+    workers: {
+      ...workers,
+      openSource: () => {
+        const source = workers.openSource!();
+        void source.settled().then(() => (settled = true));
+        opened.push(source);
+        return source;
+      },
+    },
+    clock: new FakeClock(),
+    deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
+    onAllAcked: () => undefined,
+    onFailed: (e) => (failed = e),
+  });
+  sender.start();
+  // Acknowledge each chunk once it is out, so the window moves on.
+  for (let i = 0; i < 9; i++) {
+    await within(
+      (async () => {
+        while (sent.length <= i) await new Promise((r) => setImmediate(r));
+      })(),
+      5_000,
+      `chunk ${i} sent`,
+    );
+    sender.ack(i, 1);
+  }
+  assert.is(sent.length, 9, 'nine chunks, no more');
+  assert.ok(sender.isDone);
+  assert.is(failed, undefined);
+  assert.is(opened.length, 1, 'one source for the whole transfer');
+  assert.not.ok(settled, 'the source lives until the sender stops');
+  sender.stop();
+  await within(sender.idle(), 5_000, 'idle');
+  assert.ok(settled, 'idle() resolved once the source had ended');
+  closeSync(fd);
+  await pool.close();
+});
+
+test('the pool closes under a sender: its reads are refused, and the transfer fails with the code (no stream error escapes)', async () => {
+  const pool = new WorkerPool({ threads: 1 });
+  await pool.close();
+  const fd = openSync(path, 'r');
+  const failure = new Promise<FtsError>((resolve) => {
+    const sender: ChunkSender = new ChunkSender({
+      transferId: '00000000-0000-4000-8000-000000000002',
+      fd,
+      fileSize: 8 * CHUNK + 5,
+      chunkSize: CHUNK,
+      window: 4,
+      compression: 'none',
+      sink: frames([]),
+      workers: poolWorkers(pool),
+      clock: new FakeClock(),
+      deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
+      onAllAcked: () => undefined,
+      onFailed: resolve,
+    });
+    sender.start();
+  });
+  const error = await within(failure, 5_000, 'the transfer fails');
+  assert.instance(error, FtsError);
+  assert.ok(error.code === -750 || error.code === -740, `code ${error.code}`);
+  closeSync(fd);
+});
+
+test.run();
