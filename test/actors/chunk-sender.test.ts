@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChunkSender, type ChunkRead } from '../../actors/chunk-sender.js';
-import type { ChunkSource, FrameSink } from '../../actors/ports.js';
+import type { ChunkSource, ChunkWorkers, FrameSink } from '../../actors/ports.js';
 import { poolWorkers } from '../../engine/workers.js';
 import { FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
@@ -45,6 +45,25 @@ function frames(sent: number[]): FrameSink {
   };
 }
 
+/** A sender over the test file, 4 chunks in flight, no compression; its reads come back through a microtask. */
+function senderOver(fd: number, transferId: string, sink: FrameSink, workers: ChunkWorkers, onFailed: (e: FtsError) => void): ChunkSender {
+  const sender: ChunkSender = new ChunkSender({
+    transferId,
+    fd,
+    fileSize: 8 * CHUNK + 5,
+    chunkSize: CHUNK,
+    window: 4,
+    compression: 'none',
+    sink,
+    workers,
+    clock: new FakeClock(),
+    deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
+    onAllAcked: () => undefined,
+    onFailed,
+  });
+  return sender;
+}
+
 test('all chunks go out through one source; stop() closes it and idle() waits until it has ended', async () => {
   const pool = new WorkerPool({ threads: 1 });
   const workers = poolWorkers(pool);
@@ -53,28 +72,16 @@ test('all chunks go out through one source; stop() closes it and idle() waits un
   const sent: number[] = [];
   let failed: FtsError | undefined;
   let settled = false;
-  const sender: ChunkSender = new ChunkSender({
-    transferId: '00000000-0000-4000-8000-000000000001',
-    fd,
-    fileSize: 8 * CHUNK + 5,
-    chunkSize: CHUNK,
-    window: 4,
-    compression: 'none',
-    sink: frames(sent),
-    workers: {
-      ...workers,
-      openSource: () => {
-        const source = workers.openSource!();
-        void source.settled().then(() => (settled = true));
-        opened.push(source);
-        return source;
-      },
+  const counted: ChunkWorkers = {
+    ...workers,
+    openSource: () => {
+      const source = workers.openSource!();
+      void source.settled().then(() => (settled = true));
+      opened.push(source);
+      return source;
     },
-    clock: new FakeClock(),
-    deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
-    onAllAcked: () => undefined,
-    onFailed: (e) => (failed = e),
-  });
+  };
+  const sender = senderOver(fd, '00000000-0000-4000-8000-000000000001', frames(sent), counted, (e) => (failed = e));
   sender.start();
   // Acknowledge each chunk once it is out, so the window moves on.
   for (let i = 0; i < 9; i++) {
@@ -103,23 +110,7 @@ test('the pool closes under a sender: its reads are refused, and the transfer fa
   const pool = new WorkerPool({ threads: 1 });
   await pool.close();
   const fd = openSync(path, 'r');
-  const failure = new Promise<FtsError>((resolve) => {
-    const sender: ChunkSender = new ChunkSender({
-      transferId: '00000000-0000-4000-8000-000000000002',
-      fd,
-      fileSize: 8 * CHUNK + 5,
-      chunkSize: CHUNK,
-      window: 4,
-      compression: 'none',
-      sink: frames([]),
-      workers: poolWorkers(pool),
-      clock: new FakeClock(),
-      deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
-      onAllAcked: () => undefined,
-      onFailed: resolve,
-    });
-    sender.start();
-  });
+  const failure = new Promise<FtsError>((resolve) => senderOver(fd, '00000000-0000-4000-8000-000000000002', frames([]), poolWorkers(pool), resolve).start());
   const error = await within(failure, 5_000, 'the transfer fails');
   assert.instance(error, FtsError);
   assert.ok(error.code === -750 || error.code === -740, `code ${error.code}`);
