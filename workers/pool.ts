@@ -37,9 +37,9 @@ export interface WorkerPoolOptions {
    */
   threads?: number;
   /**
-   * Tasks a worker holds at once. Default 4096. Hash and sink tasks wait for
-   * data without blocking their thread, one per transfer, so a worker must
-   * accept many: a sink that waits for a slot stalls its transfer. 64 a
+   * Tasks a worker holds at once. Default 4096. Hash, sink and source tasks
+   * wait for data without blocking their thread, one or two per transfer, so
+   * a worker must accept many: one that waits for a slot stalls its transfer. 64 a
    * thread are kept for short tasks; the rest bound the transfers a pool
    * serves at once (the protocol's defaults allow 100 connections x 16).
    */
@@ -57,7 +57,7 @@ export class WorkerPool {
   readonly buffers: BufferPool;
   readonly threads: number;
   private readonly piscina: Piscina;
-  /** Task slots that long-lived tasks (hashes, sinks) may hold at once. */
+  /** Task slots that long-lived tasks (hashes, sinks, sources) may hold at once. */
   private readonly longLivedSlots: number;
   private longLivedRunning = 0;
   private readonly longLivedQueue: (() => void)[] = [];
@@ -88,10 +88,11 @@ export class WorkerPool {
       // hash tasks that wait asynchronously for more of a file.
       atomics: 'disabled',
     });
-    // Hash and sink tasks hold their slot for a whole transfer: leave slots
-    // for chunk reads and syncs, so long-lived tasks can never starve the
-    // short ones they wait on. Past the limit, a sink or hash waits for a
-    // slot (its requests queue on its port meanwhile).
+    // Hash, sink and source tasks hold their slot for a whole transfer: leave
+    // slots for chunk reads and syncs, so long-lived tasks can never starve
+    // the short ones they wait on. Past the limit, a long-lived task waits
+    // for a slot (its requests queue on its port meanwhile); an upload's hash
+    // ends by itself, so a source waiting behind hashes gets a slot.
     this.longLivedSlots = Math.max(1, this.threads * (perThread - SHORT_TASK_SLOTS));
   }
 
