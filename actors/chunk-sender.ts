@@ -36,6 +36,8 @@ export interface ChunkSenderOptions {
   clock: Clock;
   /** Read tasks in flight at once. */
   readConcurrency?: number;
+  /** Hash the file while reading it (an upload): `digest()` then gives its SHA-256. */
+  hashed?: boolean;
   maxRetries?: number;
   ackTimeoutMs?: number;
   /** Routes a read result back into the owner's mailbox. */
@@ -78,8 +80,8 @@ export class ChunkSender {
   /** Every buffer acquired and not yet given back, with where it is. */
   private readonly held = new Map<Buffer, 'reading' | 'ready' | 'sending'>();
   private idleWaiters: (() => void)[] = [];
-  /** This sender's reads, when the workers offer a source (else one pool task a read). */
-  private readonly source: ChunkSource | undefined;
+  /** This sender's reads (and, for an upload, the file's hash). */
+  private readonly source: ChunkSource;
   /** Data-section bytes put on the wire, retransmissions included. */
   bytesOnWire = 0;
   /** File bytes sent, retransmissions included. */
@@ -88,7 +90,7 @@ export class ChunkSender {
 
   constructor(opts: ChunkSenderOptions) {
     this.o = opts;
-    this.source = opts.workers.openSource?.();
+    this.source = opts.workers.openSource(opts.hashed ? { fd: opts.fd, size: opts.fileSize } : undefined);
     this.totalChunks = Math.ceil(opts.fileSize / opts.chunkSize);
     const all = opts.toSend ? [...opts.toSend] : undefined;
     this.toSendCount = all ? all.length : this.totalChunks;
@@ -206,7 +208,7 @@ export class ChunkSender {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.source?.close();
+    this.source.close();
     this.ackTimer?.cancel();
     this.subscription.unsubscribe();
     this.indices$.complete();
@@ -251,7 +253,7 @@ export class ChunkSender {
       };
       // A read that never ran (the pool or the source closed) fails this
       // transfer like one that failed; thrown, it would end the stream unseen.
-      const result = await this.reader(task).catch((error: unknown): ReadChunkResult => {
+      const result = await this.source.read(task).catch((error: unknown): ReadChunkResult => {
         const e = error as { code?: unknown; message?: unknown };
         // A buffer moved to a worker that never gave it back is lost (detached): name none.
         const ref = buffer.buffer.byteLength > 0 ? task.ref : { offset: 0, length: 0, buffer: new ArrayBuffer(0) };
@@ -268,11 +270,16 @@ export class ChunkSender {
   /** Resolves once no read task uses the file descriptor: only then may it be closed. */
   async idle(): Promise<void> {
     if (this.reading > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    if (this.stopped) await this.source?.settled();
+    if (this.stopped) await this.source.settled();
   }
 
-  private reader(task: ReadChunkTask): Promise<ReadChunkResult> {
-    return this.source ? this.source.read(task) : this.o.workers.readChunk(task);
+  /**
+   * The SHA-256 of the file (a sender made with `hashed`), once the reads
+   * started so far are done: hashed from the chunks read in order, and from
+   * the file for what they did not cover.
+   */
+  digest(): Promise<string> {
+    return this.source.digest();
   }
 
   /** Adaptive LZ4 (DESIGN.md): only while the link is the bottleneck, and not right after a chunk that did not shrink. */

@@ -36,15 +36,6 @@ export const systemClock: Clock = {
   },
 };
 
-/** A growing file's SHA-256, computed off the main thread. */
-export interface HashStream {
-  advance(limit: number): void;
-  finish(size: number): Promise<string>;
-  abort(): void;
-  /** Resolves once the task has ended, however it ended. */
-  settled(): Promise<void>;
-}
-
 /**
  * A received file's chunks, checked (LZ4, CRC32), written and hashed off the
  * main thread, one request at a time in the order sent.
@@ -68,19 +59,19 @@ export type SinkOptions = Omit<SinkTask, 'port'>;
 /** One sender's chunk reads, served in order by one worker; closed once the sender is done. */
 export interface ChunkSource {
   read(task: ReadChunkTask): Promise<ReadChunkResult>;
+  /** The SHA-256 of the file a hashing source was opened on (see ChunkWorkers.openSource). */
+  digest(): Promise<string>;
   close(): void;
   /** Resolves once the source has ended, however it ended. */
   settled(): Promise<void>;
 }
 
 export interface ChunkWorkers {
-  readChunk(task: ReadChunkTask): Promise<ReadChunkResult>;
-  /** A source for one sender's reads, cheaper per read than `readChunk`; without it a sender uses `readChunk`. */
-  openSource?(): ChunkSource;
+  /** A source for one sender's reads; with `hash`, it also hashes that file from the chunks it reads. */
+  openSource(hash?: { fd: number; size: number }): ChunkSource;
   /** The sink of one received file. */
   openSink(opts: SinkOptions): FileSink;
   syncFile(fd: number): Promise<void>;
-  hashFile(fd: number): HashStream;
   /** A chunk buffer of exactly `size` bytes, from the shared pool. */
   acquireBuffer(size: number): Buffer;
   /** Gives back a buffer (or any view inside one) from `acquireBuffer`. */

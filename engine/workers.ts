@@ -4,11 +4,9 @@ import type { WorkerPool } from '../workers/pool.js';
 /** The worker pool as the actors' `ChunkWorkers` port. */
 export function poolWorkers(pool: WorkerPool): ChunkWorkers {
   return {
-    readChunk: (task) => pool.readChunk(task),
-    openSource: () => pool.openSource(),
+    openSource: (hash) => pool.openSource(hash),
     openSink: (opts) => pool.openSink(opts),
     syncFile: (fd) => pool.syncFile(fd),
-    hashFile: (fd) => pool.hashFile(fd),
     acquireBuffer: (size) => pool.buffers.acquire(size),
     releaseBuffer: (view) => pool.buffers.release(view),
     refOf: (view) => pool.buffers.refOf(view),

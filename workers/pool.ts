@@ -130,13 +130,15 @@ export class WorkerPool {
     );
   }
 
-  /** Opens a source: one sender's chunk reads, served by one worker over a port. */
-  openSource(): FileSourceHandle {
-    const handle = new FileSourceHandle((task) =>
-      this.longLived(() => {
-        if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
-        return this.piscina.run(task, { name: 'fileSource', transferList: [task.port] }) as Promise<{ ok: true }>;
-      }),
+  /** Opens a source: one sender's chunk reads, served by one worker over a port; with `hash`, it also hashes that file. */
+  openSource(hash?: { fd: number; size: number }): FileSourceHandle {
+    const handle = new FileSourceHandle(
+      (task) =>
+        this.longLived(() => {
+          if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
+          return this.piscina.run(task, { name: 'fileSource', transferList: [task.port] }) as Promise<{ ok: true }>;
+        }),
+      hash,
     );
     this.liveSources.add(handle);
     void handle.settled().then(() => this.liveSources.delete(handle));

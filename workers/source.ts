@@ -9,9 +9,10 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { FtsError } from '../protocol/errors.js';
 import { moved } from './buffer-pool.js';
+import { failureError } from './failure.js';
 import type { ReadChunkResult, ReadChunkTask, SourceReply, SourceRequest, SourceTask } from './types.js';
 
-type SourceWaiter = { resolve: (results: ReadChunkResult[]) => void; reject: (error: Error) => void };
+type SourceWaiter = { resolve: (reply: SourceReply) => void; reject: (error: Error) => void };
 
 /**
  * The main thread's end of a file source: reads go over a message port to
@@ -28,23 +29,24 @@ export class FileSourceHandle {
   private closing = false;
   private batch: { task: ReadChunkTask; resolve: (r: ReadChunkResult) => void; reject: (e: unknown) => void }[] | undefined;
 
-  constructor(start: (task: SourceTask) => Promise<{ ok: true }>) {
+  /** `hash`: the file to hash as it is read (an upload's source); `digest()` gives the SHA-256. */
+  constructor(start: (task: SourceTask) => Promise<{ ok: true }>, hash?: { fd: number; size: number }) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     let ended!: () => void;
     this.done = new Promise<void>((resolve) => (ended = resolve));
     port1.on('message', (reply: SourceReply) => {
-      if (reply.op !== 'read') return;
+      if (reply.op === 'closed') return;
       const waiter = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
-      waiter?.resolve(reply.results);
+      waiter?.resolve(reply);
     });
     port1.once('close', () => {
       this.end(new FtsError(-750, 'file source closed'));
       ended();
     });
     port1.unref();
-    start({ port: port2 }).catch(() => this.port.close());
+    start({ port: port2, ...(hash ? { hash } : {}) }).catch(() => this.port.close());
   }
 
   read(task: ReadChunkTask): Promise<ReadChunkResult> {
@@ -56,6 +58,18 @@ export class FileSourceHandle {
       }
       this.batch.push({ task, resolve, reject });
     });
+  }
+
+  /**
+   * The file's SHA-256 (hex), once every read sent before is answered: from
+   * the chunks read in order, and what they did not cover read back.
+   */
+  async digest(): Promise<string> {
+    if (this.batch) this.sendBatch();
+    const reply = await this.request({ op: 'digest', id: 0 }, []);
+    if (reply.op !== 'digest') throw new Error(`source answered ${reply.op} to digest`);
+    if (!reply.ok) throw failureError(reply.failure);
+    return reply.sha256;
   }
 
   /** Ends the source once the reads sent before are answered. */
@@ -80,13 +94,20 @@ export class FileSourceHandle {
     );
   }
 
-  private send(reads: ReadChunkTask[]): Promise<ReadChunkResult[]> {
-    if (reads.length === 0) return Promise.resolve([]);
+  private async send(reads: ReadChunkTask[]): Promise<ReadChunkResult[]> {
+    if (reads.length === 0) return [];
+    const reply = await this.request({ op: 'read', id: 0, reads }, moved(reads.map((r) => r.ref)));
+    if (reply.op !== 'read') throw new Error(`source answered ${reply.op} to read`);
+    return reply.results;
+  }
+
+  private request(m: SourceRequest, transfer: ArrayBuffer[]): Promise<SourceReply> {
     if (this.ended || this.closing) return Promise.reject(new FtsError(-750, 'file source closed'));
     const id = this.nextId++;
-    return new Promise<ReadChunkResult[]>((resolve, reject) => {
+    m.id = id;
+    return new Promise<SourceReply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      this.port.postMessage({ op: 'read', id, reads } satisfies SourceRequest, moved(reads.map((r) => r.ref)));
+      this.port.postMessage(m, transfer);
     });
   }
 

@@ -124,8 +124,14 @@ export type SinkReply =
 /** A file source: a sender's chunk reads, served over its own port by one worker (see tasks.ts). */
 export interface SourceTask {
   port: import('node:worker_threads').MessagePort;
+  /** Also hash the file (an upload): from the chunks read in order, the rest read back at `digest`. */
+  hash?: { fd: number; size: number };
 }
 
-export type SourceRequest = { op: 'read'; id: number; reads: ReadChunkTask[] } | { op: 'close'; id: number };
+export type SourceRequest = { op: 'read'; id: number; reads: ReadChunkTask[] } | { op: 'digest'; id: number } | { op: 'close'; id: number };
 
-export type SourceReply = { op: 'read'; id: number; results: ReadChunkResult[] } | { op: 'closed'; id: 0 };
+export type SourceReply =
+  | { op: 'read'; id: number; results: ReadChunkResult[] }
+  | { op: 'digest'; id: number; ok: true; sha256: string }
+  | { op: 'digest'; id: number; ok: false; failure: TaskFailure }
+  | { op: 'closed'; id: 0 };

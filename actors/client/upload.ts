@@ -1,7 +1,7 @@
 /**
  * One upload on the client side: UPLOAD_REQUEST with an all-zero hash (the
- * file is hashed in the pool while it is being sent, so it is read once for
- * the hash and once for the chunks, in parallel), the sending pipeline,
+ * file is hashed while it is being sent, from the very chunks read for
+ * sending, so a file sent in order is read once), the sending pipeline,
  * UPLOAD_COMPLETE with the hash, and the server's UPLOAD_VERIFY.
  */
 import { fstat } from 'node:fs';
@@ -50,7 +50,7 @@ export type ClientUploadMessage =
   | { kind: 'frame'; m: UploadAccept | UploadReject | UploadVerify | ChunkAck | ChunkNack | ErrorMessage }
   | ChunkRead
   | { kind: 'allAcked' }
-  | { kind: 'hashed'; sha256?: string; error?: FtsError }
+  | { kind: 'hashed'; sha256?: string; error?: FtsError; from: ChunkSender }
   | { kind: 'requestTimeout' }
   | { kind: 'cancel'; reason: FtsError }
   | { kind: 'connectionLost'; error: FtsError; willReconnect?: boolean }
@@ -72,7 +72,6 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private completeSent = false;
   private timer: TimerHandle | undefined;
   private readonly startedMs: number;
-  private readonly hash: Promise<string>;
   /** UPLOAD_ACCEPT's chunk size and window, kept for a resume. */
   private accepted: { chunkSize: number; window: number; compression: number } | undefined;
   /** Chunks the server acknowledged: durable there, never sent again after a resume. */
@@ -81,7 +80,8 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private paused = false;
   private retransmitted = 0;
   private bytesOnWire = 0;
-  private readonly hashHandle: { abort(): void; settled(): Promise<void> };
+  /** The digest was asked of the current sender (see askDigest). */
+  private digestAsked = false;
 
   constructor(ctx: ClientTransferContext, spec: UploadSpec) {
     super(`client upload ${spec.transferId}`);
@@ -94,13 +94,6 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       this.reject = rej;
     });
     this.result.catch(() => undefined);
-    const handle = ctx.workers.hashFile(spec.fd);
-    this.hashHandle = handle;
-    this.hash = handle.finish(spec.size);
-    this.hash.then(
-      (sha256) => this.tell({ kind: 'hashed', sha256 }),
-      (error: unknown) => this.tell({ kind: 'hashed', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_READ_ERROR, String(error)) }),
-    );
   }
 
   start(): void {
@@ -141,11 +134,16 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
         return this.sender?.sendRead(msg);
       case 'allAcked':
         this.allAcked = true;
+        this.askDigest();
         return this.maybeComplete();
       case 'hashed':
-        if (msg.error) return this.finish(msg.error);
-        this.sha256 = msg.sha256;
-        return this.maybeComplete();
+        if (msg.sha256 !== undefined) {
+          this.sha256 = msg.sha256;
+          return this.maybeComplete();
+        }
+        // A sender stopped by a lost connection fails its digest: its successor is asked instead.
+        if (msg.from !== this.sender) return;
+        return this.finish(msg.error ?? new FtsError(ErrorCode.FILE_READ_ERROR, 'no SHA-256 from the source', { transferId: this.transferId }));
       case 'requestTimeout':
         if (!this.sender) return this.finish(new FtsError(ErrorCode.TRANSFER_TIMEOUT, `no answer to UPLOAD_REQUEST within ${this.ctx.requestTimeoutMs} ms`, { transferId: this.transferId }));
         return;
@@ -217,6 +215,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
 
   private startSending(toSend: number[] | undefined): void {
     const a = this.accepted!;
+    this.digestAsked = false;
     this.sender = new ChunkSender({
       transferId: this.transferId,
       fd: this.spec.fd,
@@ -228,6 +227,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       sink: this.ctx.sink,
       workers: this.ctx.workers,
       clock: this.ctx.clock,
+      hashed: true,
       deliver: (read) => this.tell(read),
       onProgress: () => this.progress(),
       onAllAcked: () => this.tell({ kind: 'allAcked' }),
@@ -251,6 +251,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       this.retransmitted += sender.retransmitted;
       sender.stop();
       this.sender = undefined;
+      this.digestAsked = false;
       await sender.idle();
     }
   }
@@ -302,6 +303,17 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     this.accepted = undefined;
     this.acked = undefined;
     this.start();
+  }
+
+  /** Every chunk is acknowledged: the SHA-256 for UPLOAD_COMPLETE, from the sender's source. */
+  private askDigest(): void {
+    const sender = this.sender;
+    if (this.sha256 !== undefined || this.digestAsked || !sender) return;
+    this.digestAsked = true;
+    sender.digest().then(
+      (sha256) => this.tell({ kind: 'hashed', sha256, from: sender }),
+      (error: unknown) => this.tell({ kind: 'hashed', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_READ_ERROR, String(error)), from: sender }),
+    );
   }
 
   private maybeComplete(): void {
@@ -360,8 +372,6 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     this.timer?.cancel();
     this.sender?.stop();
     await this.sender?.idle();
-    this.hashHandle.abort();
-    await this.hashHandle.settled();
     await this.spec.close();
     this.reject(new FtsError(ErrorCode.TRANSFER_CANCELLED, 'transfer stopped', { transferId: this.transferId }));
   }

@@ -1,17 +1,19 @@
 /**
  * File sources (workers/source.ts and the `fileSource` task): one sender's
  * reads over one port, answered in order, each with its own bytes, CRC32 or
- * failure; closing answers what was sent before and refuses what comes after.
+ * failure; an upload's source also hashes the file as it reads it; closing
+ * answers what was sent before and refuses what comes after.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, constants as fsc, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from '@node-rs/crc32';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
+import type { FileSourceHandle } from '../../workers/source.js';
 import type { ReadChunkResult } from '../../workers/types.js';
-import { tempDir, within, type TempDir } from '../helpers/fixtures.js';
+import { rejection, tempDir, within, type TempDir } from '../helpers/fixtures.js';
 
 const test = suite('workers: file sources');
 const CHUNK = 256 * 1024;
@@ -34,6 +36,8 @@ test.after(async () => {
   await dir.remove();
 });
 
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
 function lengthOf(i: number): number {
   return Math.min(CHUNK, data.length - i * CHUNK);
 }
@@ -48,15 +52,26 @@ function assertChunk(result: ReadChunkResult, i: number): void {
   pool.buffers.release(view);
 }
 
+/** Runs `fn` with the test file open and a source on it (hashing it when `hash`), then closes both. */
+async function withSource(hash: boolean, fn: (fd: number, source: FileSourceHandle) => Promise<void>): Promise<void> {
+  const fd = openSync(path, 'r');
+  const source = pool.openSource(hash ? { fd, size: data.length } : undefined);
+  try {
+    await fn(fd, source);
+  } finally {
+    source.close();
+    await within(source.settled(), 5_000, 'settled');
+    closeSync(fd);
+  }
+}
+
 function readTask(fd: number, i: number, owned: boolean, directFd?: number) {
   const buffer = pool.buffers.acquire(lengthOf(i), owned);
   return { fd, ...(directFd !== undefined ? { directFd } : {}), ref: pool.buffers.refOf(buffer), position: i * CHUNK, length: lengthOf(i), compress: false };
 }
 
-test('reads started together (slab slots and owned buffers) each come back with their own bytes and CRC32; a read past the end fails alone (-750)', async () => {
-  const fd = openSync(path, 'r');
-  const source = pool.openSource();
-  try {
+test('reads started together (slab slots and owned buffers) each come back with their own bytes and CRC32; a read past the end fails alone (-750)', () =>
+  withSource(false, async (fd, source) => {
     const reads = [0, 1, 2, 3, 4, 5, 6].map((i) => source.read(readTask(fd, i, i % 2 === 1)));
     const past = pool.buffers.acquire(CHUNK);
     const beyond = source.read({ fd, ref: pool.buffers.refOf(past), position: 8 * CHUNK, length: CHUNK, compress: false });
@@ -66,12 +81,7 @@ test('reads started together (slab slots and owned buffers) each come back with 
     assert.not.ok(failed.ok);
     if (!failed.ok) assert.is(failed.code, -750);
     pool.buffers.release(pool.buffers.viewOf(failed.ref));
-  } finally {
-    source.close();
-    await within(source.settled(), 5_000, 'settled');
-    closeSync(fd);
-  }
-});
+  }));
 
 test('reads in later turns, one at a time, in order; and direct reads (O_DIRECT where the file system takes it) are right too', async () => {
   const fd = openSync(path, 'r');
@@ -102,15 +112,44 @@ test('close(): reads sent before it are answered, one after it rejects with -750
     const results = await within(Promise.all(before), 5_000, 'reads before close');
     results.forEach((r, i) => assertChunk(r, i));
     const task = readTask(fd, 3, false);
-    const late = await source.read(task).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.instance(late, FtsError);
-    assert.is((late as FtsError).code, -750);
+    assert.is((await rejection(() => source.read(task))).code, -750, 'a read after close');
     pool.buffers.release(pool.buffers.viewOf(task.ref));
     await within(source.settled(), 5_000, 'settled');
   } finally {
+    closeSync(fd);
+  }
+});
+
+test('a hashing source: chunks read in order are hashed as read (before LZ4 packs them in place); a read again changes nothing; digest() is the file\'s SHA-256, twice alike', () =>
+  withSource(true, async (fd, source) => {
+    const reads = [0, 1, 2, 3, 4, 5, 6].map((i) => source.read({ ...readTask(fd, i, i % 3 === 0), compress: i % 2 === 0 }));
+    const results = await within(Promise.all(reads), 10_000, 'reads');
+    results.forEach((r, i) => {
+      assert.ok(r.ok, `chunk ${i}`);
+      pool.buffers.release(pool.buffers.viewOf(r.ref));
+    });
+    assertChunk(await within(source.read(readTask(fd, 1, false)), 5_000, 'chunk 1 again'), 1);
+    assert.is(await within(source.digest(), 5_000, 'digest'), sha256(data));
+    assert.is(await within(source.digest(), 5_000, 'digest again'), sha256(data));
+  }));
+
+test('a hashing source with gaps (a resumed upload skips chunks 2 and 3) and one never read (the last): digest() reads back what reads did not cover', () =>
+  withSource(true, async (fd, source) => {
+    for (const i of [0, 1, 4, 5]) assertChunk(await within(source.read(readTask(fd, i, false)), 5_000, `chunk ${i}`), i);
+    assert.is(await within(source.digest(), 5_000, 'digest'), sha256(data));
+  }));
+
+test('digest(): from a file shorter than the size given, it fails (-750); from a source that does not hash, it fails (-750)', async () => {
+  const fd = openSync(path, 'r');
+  const long = pool.openSource({ fd, size: data.length + 10 });
+  const plain = pool.openSource();
+  try {
+    assert.is((await rejection(() => long.digest())).code, -750, 'a file shorter than said');
+    assert.is((await rejection(() => plain.digest())).code, -750, 'a source that does not hash');
+  } finally {
+    long.close();
+    plain.close();
+    await within(Promise.all([long.settled(), plain.settled()]), 5_000, 'settled');
     closeSync(fd);
   }
 });
@@ -124,11 +163,7 @@ test('a pool that closes ends its live sources: they settle and later reads reje
     assert.ok(first.ok);
     await own.close();
     await within(source.settled(), 5_000, 'settled after the pool closed');
-    const late = await source.read({ fd, ref: own.buffers.refOf(own.buffers.acquire(CHUNK)), position: 0, length: CHUNK, compress: false }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.instance(late, FtsError);
+    await rejection(() => source.read({ fd, ref: own.buffers.refOf(own.buffers.acquire(CHUNK)), position: 0, length: CHUNK, compress: false }));
     const after = own.openSource();
     await within(after.settled(), 5_000, 'a source of a closed pool settles');
   } finally {
