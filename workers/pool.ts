@@ -4,13 +4,13 @@
  * back in the result.
  */
 import { availableParallelism } from 'node:os';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { FtsError } from '../protocol/errors.js';
 import { failureError } from './failure.js';
 import { compiledTasksUrl } from './compile.js';
 import { BufferPool, moved, type BufferPoolOptions } from './buffer-pool.js';
 import { FileSourceHandle } from './source.js';
+import { PortClient } from './port-client.js';
 import {
   HashControl,
   type HashResult,
@@ -269,99 +269,49 @@ export class HashHandle {
   }
 }
 
-type SinkWaiter = { resolve: (reply: SinkReply) => void; reject: (error: Error) => void };
-
 /**
  * The main thread's end of a file sink (workers/sink-task.ts): requests go
  * over a message port to the one worker that holds the file, and are answered
  * in order.
  */
 export class FileSinkHandle {
-  private readonly port: MessagePort;
-  private readonly waiting = new Map<number, SinkWaiter>();
-  private readonly done: Promise<void>;
-  private nextId = 1;
-  private ended = false;
+  private readonly port: PortClient<SinkRequest, SinkReply>;
 
   constructor(opts: Omit<SinkTask, 'port'>, start: (task: SinkTask) => Promise<{ ok: true } | TaskFailure>) {
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    let ended!: () => void;
-    this.done = new Promise<void>((resolve) => (ended = resolve));
-    let failure: Error | undefined;
-    port1.on('message', (reply: SinkReply) => {
-      if (reply.op === 'closed') {
-        if (reply.failure) failure = failureError(reply.failure);
-        return;
-      }
-      const waiter = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      waiter?.resolve(reply);
-    });
-    // The worker closes its end after its last reply, and messages sent before
-    // a close arrive before it: so at 'close' nothing more will be answered,
-    // and the sink's descriptors are closed.
-    port1.once('close', () => {
-      this.end(failure ?? new FtsError(-750, 'file sink closed'));
-      ended();
-    });
-    // The transfer's socket keeps the process alive while it matters; an idle sink must not.
-    port1.unref();
-    start({ ...opts, port: port2 }).then(
-      () => undefined,
-      (error: unknown) => {
-        // The task never ran or its worker died: its end of the port may never close.
-        failure = error instanceof Error ? error : new Error(String(error));
-        this.port.close();
-      },
+    // At the port's close the sink's descriptors are closed.
+    this.port = new PortClient('file sink', (port) => start({ ...opts, port }), (closed) =>
+      closed.op === 'closed' && closed.failure ? failureError(closed.failure) : undefined,
     );
   }
 
   /** Checks and writes chunks; buffers come back in the results. */
   async write(chunks: WriteChunkTask[]): Promise<WriteChunkResult[]> {
-    const reply = await this.request({ op: 'write', id: 0, chunks }, moved(chunks.map((c) => c.ref)));
+    const reply = await this.port.request({ op: 'write', id: 0, chunks }, moved(chunks.map((c) => c.ref)));
     if (reply.op !== 'write') throw new Error(`sink answered ${reply.op} to write`);
     return reply.results;
   }
 
   /** Makes everything written so far durable. */
   async sync(): Promise<void> {
-    const reply = await this.request({ op: 'sync', id: 0 }, []);
+    const reply = await this.port.request({ op: 'sync', id: 0 }, []);
     if (reply.op !== 'sync') throw new Error(`sink answered ${reply.op} to sync`);
     if (!reply.ok) throw failureError(reply.failure);
   }
 
   /** The file is complete: its SHA-256 (hex). The sink ends. */
   async finish(): Promise<string> {
-    const reply = await this.request({ op: 'finish', id: 0 }, []);
+    const reply = await this.port.request({ op: 'finish', id: 0 }, []);
     if (reply.op !== 'finish') throw new Error(`sink answered ${reply.op} to finish`);
     if (!reply.ok) throw failureError(reply.failure);
     return reply.sha256;
   }
 
   abort(): void {
-    if (this.ended) return;
-    this.port.postMessage({ op: 'abort', id: 0 } satisfies SinkRequest);
+    this.port.post({ op: 'abort', id: 0 });
   }
 
   /** Resolves once the sink's task has ended (and closed its descriptors), however it ended. */
   settled(): Promise<void> {
-    return this.done;
-  }
-
-  private request(m: SinkRequest, transfer: ArrayBuffer[]): Promise<SinkReply> {
-    if (this.ended) return Promise.reject(new FtsError(-750, 'file sink closed'));
-    const id = this.nextId++;
-    m.id = id;
-    return new Promise<SinkReply>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.port.postMessage(m, transfer);
-    });
-  }
-
-  private end(error: Error): void {
-    this.ended = true;
-    for (const waiter of this.waiting.values()) waiter.reject(error);
-    this.waiting.clear();
+    return this.port.done;
   }
 }

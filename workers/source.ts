@@ -6,13 +6,11 @@
  * and a download reads one chunk a message: a 1 GiB download's server used
  * 0.25 s less CPU, an upload's client 0.18 s less.
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { FtsError } from '../protocol/errors.js';
 import { moved } from './buffer-pool.js';
+import { PortClient } from './port-client.js';
 import { failureError } from './failure.js';
 import type { ReadChunkResult, ReadChunkTask, SourceReply, SourceRequest, SourceTask } from './types.js';
-
-type SourceWaiter = { resolve: (reply: SourceReply) => void; reject: (error: Error) => void };
 
 /**
  * The main thread's end of a file source: reads go over a message port to
@@ -21,32 +19,13 @@ type SourceWaiter = { resolve: (reply: SourceReply) => void; reject: (error: Err
  * wait on the disk: answered together, they left it idle in between).
  */
 export class FileSourceHandle {
-  private readonly port: MessagePort;
-  private readonly waiting = new Map<number, SourceWaiter>();
-  private readonly done: Promise<void>;
-  private nextId = 1;
-  private ended = false;
+  private readonly port: PortClient<SourceRequest, SourceReply>;
   private closing = false;
   private batch: { task: ReadChunkTask; resolve: (r: ReadChunkResult) => void; reject: (e: unknown) => void }[] | undefined;
 
   /** `hash`: the file to hash as it is read (an upload's source); `digest()` gives the SHA-256. */
   constructor(start: (task: SourceTask) => Promise<{ ok: true }>, hash?: { fd: number; size: number }) {
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    let ended!: () => void;
-    this.done = new Promise<void>((resolve) => (ended = resolve));
-    port1.on('message', (reply: SourceReply) => {
-      if (reply.op === 'closed') return;
-      const waiter = this.waiting.get(reply.id);
-      this.waiting.delete(reply.id);
-      waiter?.resolve(reply);
-    });
-    port1.once('close', () => {
-      this.end(new FtsError(-750, 'file source closed'));
-      ended();
-    });
-    port1.unref();
-    start({ port: port2, ...(hash ? { hash } : {}) }).catch(() => this.port.close());
+    this.port = new PortClient('file source', (port) => start({ port, ...(hash ? { hash } : {}) }));
   }
 
   read(task: ReadChunkTask): Promise<ReadChunkResult> {
@@ -66,7 +45,7 @@ export class FileSourceHandle {
    */
   async digest(): Promise<string> {
     if (this.batch) this.sendBatch();
-    const reply = await this.request({ op: 'digest', id: 0 }, []);
+    const reply = await this.ask({ op: 'digest', id: 0 }, []);
     if (reply.op !== 'digest') throw new Error(`source answered ${reply.op} to digest`);
     if (!reply.ok) throw failureError(reply.failure);
     return reply.sha256;
@@ -74,15 +53,15 @@ export class FileSourceHandle {
 
   /** Ends the source once the reads sent before are answered. */
   close(): void {
-    if (this.closing || this.ended) return;
+    if (this.closing) return;
     // Reads of this turn not sent yet go first.
     if (this.batch) this.sendBatch();
     this.closing = true;
-    this.port.postMessage({ op: 'close', id: 0 } satisfies SourceRequest);
+    this.port.post({ op: 'close', id: 0 });
   }
 
   settled(): Promise<void> {
-    return this.done;
+    return this.port.done;
   }
 
   private sendBatch(): void {
@@ -96,25 +75,14 @@ export class FileSourceHandle {
 
   private async send(reads: ReadChunkTask[]): Promise<ReadChunkResult[]> {
     if (reads.length === 0) return [];
-    const reply = await this.request({ op: 'read', id: 0, reads }, moved(reads.map((r) => r.ref)));
+    const reply = await this.ask({ op: 'read', id: 0, reads }, moved(reads.map((r) => r.ref)));
     if (reply.op !== 'read') throw new Error(`source answered ${reply.op} to read`);
     return reply.results;
   }
 
-  private request(m: SourceRequest, transfer: ArrayBuffer[]): Promise<SourceReply> {
-    if (this.ended || this.closing) return Promise.reject(new FtsError(-750, 'file source closed'));
-    const id = this.nextId++;
-    m.id = id;
-    return new Promise<SourceReply>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.port.postMessage(m, transfer);
-    });
-  }
-
-  private end(error: Error): void {
-    this.ended = true;
-    for (const waiter of this.waiting.values()) waiter.reject(error);
-    this.waiting.clear();
+  /** A request, refused once the source is closing (the worker would never answer it). */
+  private ask(m: SourceRequest, transfer: ArrayBuffer[]): Promise<SourceReply> {
+    if (this.closing) return Promise.reject(new FtsError(-750, 'file source closed'));
+    return this.port.request(m, transfer);
   }
 }
-
