@@ -137,6 +137,17 @@ def i32(v: int) -> bytes:
     return struct.pack('>i', v)
 
 
+def ack_runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted chunk indices as (first, count) runs: one CHUNK_ACK each (§4)."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indices):
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((i, 1))
+    return runs
+
+
 def str16(s: str | bytes) -> bytes:
     b = s.encode('utf-8', errors='surrogateescape') if isinstance(s, str) else s
     if len(b) > 0xFFFF:
@@ -715,14 +726,8 @@ def download(conn: Connection, remote: str, local: str, *, chunk_size: int = 0, 
 
     def flush_acks() -> None:
         # Contiguous runs go as one CHUNK_ACK with count > 1.
-        pending_acks.sort()
-        i = 0
-        while i < len(pending_acks):
-            j = i
-            while j + 1 < len(pending_acks) and pending_acks[j + 1] == pending_acks[j] + 1:
-                j += 1
-            conn.send(CHUNK_ACK, tid + u64(pending_acks[i]) + u32(j - i + 1))
-            i = j + 1
+        for first, count in ack_runs(pending_acks):
+            conn.send(CHUNK_ACK, tid + u64(first) + u32(count))
         pending_acks.clear()
 
     try:

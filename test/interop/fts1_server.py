@@ -37,7 +37,7 @@ from fts1_client import (  # noqa: E402
     FLAG_COMPRESSED, FLAG_FIRST, FLAG_LAST, FROM_CLIENT, HEARTBEAT, HEARTBEAT_ACK, LIST_REQUEST, LIST_RESPONSE,
     MAX_RETRIES, NAMES, RESUME_REQUEST, RESUME_RESPONSE, TRANSFER_CANCEL, TRANSFER_PAUSE, TRANSFER_RESUME,
     UPLOAD_ACCEPT, UPLOAD_COMPLETE, UPLOAD_REJECT, UPLOAD_REQUEST, UPLOAD_VERIFY, VERSION, ZERO_SHA, DecodeError,
-    FrameReader, ProtocolError, Reader, chunk_count, chunk_header, encode_frame, i32, parse_chunk, str16, u8, u32,
+    FrameReader, ProtocolError, Reader, ack_runs, chunk_count, chunk_header, encode_frame, i32, parse_chunk, str16, u8, u32,
     u64,
 )
 
@@ -386,14 +386,8 @@ class Session(threading.Thread):
 
     def flush_acks(self) -> None:
         for tid, pend in self.pending_acks.items():
-            pend.sort()
-            k = 0
-            while k < len(pend):
-                j = k
-                while j + 1 < len(pend) and pend[j + 1] == pend[j] + 1:
-                    j += 1
-                self.send(CHUNK_ACK, tid + u64(pend[k]) + u32(j - k + 1))
-                k = j + 1
+            for first, count in ack_runs(pend):
+                self.send(CHUNK_ACK, tid + u64(first) + u32(count))
             pend.clear()
 
     def on_upload_complete(self, r: Reader) -> None:
