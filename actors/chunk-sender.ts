@@ -34,7 +34,11 @@ export interface ChunkSenderOptions {
   sink: FrameSink;
   workers: ChunkWorkers;
   clock: Clock;
-  /** Read tasks in flight at once. */
+  /**
+   * Reads in flight at once. Default 4, and 8 with `directFd`: direct reads go
+   * to the worker four to a message (one vectored read), so two messages keep
+   * the disk busy while the main thread sends the last four.
+   */
   readConcurrency?: number;
   /** Hash the file while reading it (an upload): `digest()` then gives its SHA-256. */
   hashed?: boolean;
@@ -95,7 +99,7 @@ export class ChunkSender {
     const all = opts.toSend ? [...opts.toSend] : undefined;
     this.toSendCount = all ? all.length : this.totalChunks;
     this.pending = all ? all[Symbol.iterator]() : range(this.totalChunks);
-    const concurrency = Math.max(1, opts.readConcurrency ?? 4);
+    const concurrency = Math.max(1, opts.readConcurrency ?? (opts.directFd !== undefined ? 8 : 4));
     this.subscription = this.indices$
       .pipe(mergeMap((index) => this.read(index), concurrency))
       .subscribe({ next: (read) => opts.deliver(read) });

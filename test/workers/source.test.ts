@@ -103,6 +103,59 @@ test('reads in later turns, one at a time, in order; and direct reads (O_DIRECT 
   }
 });
 
+/** The test file opened with O_DIRECT, or undefined where the file system refuses it. */
+function openDirect(file = path): number | undefined {
+  try {
+    return openSync(file, fsc.O_RDONLY | fsc.O_DIRECT);
+  } catch {
+    return undefined;
+  }
+}
+
+test('direct reads started together: adjacent ones (one vectored read of up to four), the short last chunk, a gap, an owned buffer and a buffered read among them, each right', async () => {
+  const fd = openSync(path, 'r');
+  const direct = openDirect();
+  const source = pool.openSource();
+  try {
+    // 0-3 adjacent (one vectored read), 4 then a gap, 6 is the file's short tail; 5 buffered; 1 again into an owned buffer.
+    const tasks = [0, 1, 2, 3, 4, 6].map((i) => ({ i, task: readTask(fd, i, false, direct) }));
+    tasks.push({ i: 5, task: readTask(fd, 5, false) }, { i: 1, task: readTask(fd, 1, true, direct) });
+    const results = await within(Promise.all(tasks.map((t) => source.read(t.task))), 10_000, 'reads');
+    results.forEach((r, k) => assertChunk(r, tasks[k]!.i));
+    // Twice through the same slots: nothing of the first round's bytes is taken for the second's.
+    const again = [3, 4, 5, 6].map((i) => ({ i, task: readTask(fd, i, false, direct) }));
+    (await within(Promise.all(again.map((t) => source.read(t.task))), 10_000, 'again')).forEach((r, k) => assertChunk(r, again[k]!.i));
+  } finally {
+    source.close();
+    await within(source.settled(), 5_000, 'settled');
+    closeSync(fd);
+    if (direct !== undefined) closeSync(direct);
+  }
+});
+
+test('direct reads of a file that shrank under them: the chunks still there come back right, the ones past its end fail alone (-750)', async () => {
+  const shrunk = join(dir.path, 'shrunk.bin');
+  writeFileSync(shrunk, data.subarray(0, 2 * CHUNK + 100));
+  const fd = openSync(shrunk, 'r');
+  const direct = openDirect(shrunk);
+  const source = pool.openSource();
+  try {
+    const results = await within(Promise.all([0, 1, 2, 3].map((i) => source.read(readTask(fd, i, false, direct)))), 10_000, 'reads');
+    assertChunk(results[0]!, 0);
+    assertChunk(results[1]!, 1);
+    for (const r of results.slice(2)) {
+      assert.not.ok(r.ok, 'past the end: fails');
+      if (!r.ok) assert.is(r.code, -750);
+      pool.buffers.release(pool.buffers.viewOf(r.ref));
+    }
+  } finally {
+    source.close();
+    await within(source.settled(), 5_000, 'settled');
+    closeSync(fd);
+    if (direct !== undefined) closeSync(direct);
+  }
+});
+
 test('close(): reads sent before it are answered, one after it rejects with -750, and the source settles', async () => {
   const fd = openSync(path, 'r');
   const source = pool.openSource();
