@@ -20,7 +20,7 @@ function usage(): { cpuSeconds: number; userSeconds: number; peakRssMB: number }
 const [role, a, b, c] = process.argv.slice(2);
 if (role === 'server') {
   const window = process.env.FTS_WINDOW ? Number(process.env.FTS_WINDOW) : undefined;
-  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
+  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}), ...(process.env.FTS_CHECKPOINT ? { checkpointEveryBytes: Number(process.env.FTS_CHECKPOINT) } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
   const addr = await server.start();
   writeFileSync(b!, String(addr.port));
   process.once('SIGTERM', () => {
