@@ -65,37 +65,75 @@ export class SocketSink implements FrameSink {
 
 /** Bytes one socket read may fill: what Node itself uses. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes of the read after a payload was read in place: the postfix, the next
+ * frame's header and the start of its payload, which is copied; the rest of
+ * that payload is then read in place too.
+ */
+const HEADER_READ_BYTES = 4 * 1024;
 /** Idle read buffers a connection keeps: the decoder holds about one frame's worth (a 256 KiB chunk: 5) at a time. */
 const KEEP_READ_BUFFERS = 8;
 
+/** Where a read may land in place, and what to tell once it did (FrameDecoder's directTarget/filledDirect). */
+export interface DirectReads {
+  target(): Buffer | undefined;
+  filled(bytes: number): void;
+}
+
 /**
- * Socket reads into recycled buffers. Left to itself, Node gives every read
- * a fresh 64 KiB buffer: at a few hundred MB/s, thousands of allocations a
- * second whose memory V8 learns is free only at its next collection (it
- * collects for external memory every ~64 MB), so the heap swelled with dead
- * read buffers (about 40 MB of a 130 MB server) and the collector's threads
- * worked to free them. With `onread`, a read lands in one of these buffers,
- * and the decoder hands it back once it no longer refers to it.
+ * Socket reads into recycled buffers, or straight into a chunk's payload.
+ * Left to itself, Node gives every read a fresh 64 KiB buffer: at a few
+ * hundred MB/s, thousands of allocations a second whose memory V8 learns is
+ * free only at its next collection (it collects for external memory every
+ * ~64 MB), so the heap swelled with dead read buffers (about 40 MB of a 130 MB
+ * server) and the collector's threads worked to free them. With `onread`, a
+ * read lands in one of these buffers, and the decoder hands it back once it
+ * no longer refers to it. While the decoder fills a large CHUNK_DATA payload,
+ * the read lands in the payload itself, which saves the main thread a copy
+ * of nearly every byte of a transfer and a quarter of its reads.
  */
 export class ReadBuffers {
   private readonly free: Buffer[] = [];
+  private readonly freeSmall: Buffer[] = [];
   /** Reads that came before the receiver was attached. */
   private early: Buffer[] | undefined = [];
   private receiver: (data: Buffer) => void = (data) => this.early?.push(data);
+  private direct: DirectReads | undefined;
+  /** The payload view the pending read was given, if it was one. */
+  private inPlace: Uint8Array | undefined;
+  /** The last read was in place: the next one starts with a frame's header. */
+  private afterInPlace = false;
+  /** Bytes read straight into payloads (for tests and diagnostics). */
+  bytesInPlace = 0;
   /** The `onread` option of net.connect(), or of a socket re-made by adoptSocket(). */
   readonly onread: OnReadOpts = {
-    buffer: () => this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
+    buffer: () => {
+      const target = this.direct?.target();
+      this.inPlace = target;
+      if (target) return target;
+      if (this.afterInPlace) return this.freeSmall.pop() ?? Buffer.allocUnsafeSlow(HEADER_READ_BYTES);
+      return this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    },
     // Node installs a buffer from `buffer()` for the next read after this returns: this one is ours.
     // Until a receiver is attached, returning false pauses the socket: one early read is held, not a flood.
     callback: (bytes: number, buf: Uint8Array): boolean => {
+      if (buf === this.inPlace) {
+        this.inPlace = undefined;
+        this.afterInPlace = true;
+        this.bytesInPlace += bytes;
+        this.direct!.filled(bytes);
+        return true;
+      }
+      this.afterInPlace = false;
       this.receiver(Buffer.from(buf.buffer, buf.byteOffset, bytes));
       return this.early === undefined;
     },
   };
 
-  /** Where each read's bytes go from now on (reads that came earlier first). */
-  attach(receiver: (data: Buffer) => void): void {
+  /** Where each read's bytes go from now on (reads that came earlier first); `direct`: reads may land in place. */
+  attach(receiver: (data: Buffer) => void, direct?: DirectReads): void {
     this.receiver = receiver;
+    this.direct = direct;
     const early = this.early ?? [];
     this.early = undefined;
     for (const data of early) receiver(data);
@@ -103,9 +141,10 @@ export class ReadBuffers {
 
   /** A buffer given to the receiver (as it was given) that nothing refers to any more. */
   release(data: Buffer): void {
-    if (this.free.length < KEEP_READ_BUFFERS && data.byteOffset === 0 && data.buffer.byteLength === READ_BUFFER_BYTES) {
-      this.free.push(Buffer.from(data.buffer as ArrayBuffer));
-    }
+    if (data.byteOffset !== 0) return;
+    const size = data.buffer.byteLength;
+    const list = size === READ_BUFFER_BYTES ? this.free : size === HEADER_READ_BYTES ? this.freeSmall : undefined;
+    if (list && list.length < KEEP_READ_BUFFERS) list.push(Buffer.from(data.buffer as ArrayBuffer));
   }
 }
 
@@ -142,6 +181,8 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
   const decoder = new FrameDecoder({
     ...(reads ? { releaseInput: (data: Buffer) => reads.release(data) } : {}),
     maxChunkSize,
+    // Below 64 KiB a socket read holds several frames anyway.
+    ...(reads ? { streamChunkPayloadsFrom: 64 * 1024 } : {}),
     // Received payloads are assembled in owned buffers (moved to the worker)
     // rather than in the shared slab: V8 copies into shared memory with a
     // relaxed, word-at-a-time memmove, which cost more main-thread CPU (about
@@ -155,7 +196,10 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     onError: (error) => target.decodeError(error),
   });
   if (reads) {
-    reads.attach((data) => decoder.push(data));
+    reads.attach(
+      (data) => decoder.push(data),
+      { target: () => decoder.directTarget(), filled: (bytes) => decoder.filledDirect(bytes) },
+    );
     // Paused if a read came before the receiver (see ReadBuffers.onread), unless the early reads filled the mailbox.
     if (!held) socket.resume();
   } else socket.on('data', (data: Buffer) => decoder.push(data));

@@ -13,6 +13,13 @@
  *   frame:    | magic | type | len | payload (len) | sum | echo |
  *                4       1      4        N             2     2
  *
+ * With `streamChunkPayloadsFrom`, a CHUNK_DATA payload at least that large is
+ * instead copied into its buffer as it arrives, and `directTarget()` names
+ * the part still missing so a socket can read it there itself: the kernel's
+ * copy is then the only one. Its checksum can only be checked once the
+ * postfix after the payload arrives; a frame that then fails is put back as
+ * input (a copy) and scanned exactly as it would have been.
+ *
  * The length bound is checked as soon as the length field is read, before
  * anything is allocated. A frame that fails a check is discarded and the
  * scan resumes at the byte after its magic; a peer that sends `maxGarbage`
@@ -57,6 +64,12 @@ export interface FrameDecoderOptions {
    * buffers); every payload is then copied, never a view of the input.
    */
   releaseInput?: (data: Buffer) => void;
+  /**
+   * Fill CHUNK_DATA payloads of at least this many bytes as they arrive
+   * (needs `allocateChunkPayload`), so `directTarget()` can offer the rest of
+   * one to the socket. Unset: every frame is held whole before it is copied.
+   */
+  streamChunkPayloadsFrom?: number;
   /** Each valid frame, in order. */
   onFrame: (frame: Frame) => void;
   /** A frame that failed a check and was skipped (for counters and tests). */
@@ -68,6 +81,15 @@ export interface FrameDecoderOptions {
 const enum State {
   Header,
   Payload,
+  /** A CHUNK_DATA payload filling in place, then its postfix. */
+  Streaming,
+}
+
+interface StreamedFrame {
+  /** The frame header's 9 bytes (they are summed with the chunk header). */
+  header: Buffer;
+  payload: Buffer;
+  filled: number;
 }
 
 /** Failed candidate frames may make the decoder sum this many times `maxGarbage` bytes before it gives up. */
@@ -98,6 +120,9 @@ export class FrameDecoder {
   private type = 0;
   private payloadLength = 0;
   private stopped = false;
+  private streamed: StreamedFrame | undefined;
+  /** Input the decoder made itself (a failed streamed frame put back): never given to `releaseInput`. */
+  private readonly own = new Set<Buffer>();
 
   constructor(opts: FrameDecoderOptions) {
     this.opts = opts;
@@ -108,7 +133,27 @@ export class FrameDecoder {
 
   /** Bytes held that do not yet make a whole frame. */
   get bufferedBytes(): number {
-    return this.buffered;
+    return this.buffered + (this.streamed ? FRAME_HEADER_SIZE + this.streamed.filled : 0);
+  }
+
+  /**
+   * Where the next input may be written in place: the rest of the payload
+   * being streamed, when no other input is pending. Report what was written
+   * there with `filledDirect()` (and push nothing else before it).
+   */
+  directTarget(): Buffer | undefined {
+    const f = this.streamed;
+    if (f === undefined || this.stopped || this.buffered !== 0 || f.filled >= f.payload.length) return undefined;
+    return f.payload.subarray(f.filled);
+  }
+
+  /** `n` bytes were written at the start of the last `directTarget()`. */
+  filledDirect(n: number): void {
+    const f = this.streamed;
+    if (f === undefined || this.stopped || n <= 0) return;
+    if (n > f.payload.length - f.filled) throw new RangeError(`filledDirect(${n}) past the payload`);
+    f.filled += n;
+    if (f.filled === f.payload.length) this.drain();
   }
 
   /** True once the decoder has given up (garbage limit) or `stop()` was called. */
@@ -120,7 +165,10 @@ export class FrameDecoder {
   stop(): void {
     this.stopped = true;
     const release = this.opts.releaseInput;
-    if (release) for (let i = this.first; i < this.chunks.length; i++) if (this.chunks[i] !== EMPTY) release(this.chunks[i]!);
+    if (release) for (let i = this.first; i < this.chunks.length; i++) if (this.chunks[i] !== EMPTY && !this.own.has(this.chunks[i]!)) release(this.chunks[i]!);
+    this.own.clear();
+    // A streamed payload is dropped, not given back: a socket read may still be aimed at it.
+    this.streamed = undefined;
     this.chunks = [];
     this.first = 0;
     this.offset = 0;
@@ -157,6 +205,15 @@ export class FrameDecoder {
         this.type = type;
         this.payloadLength = length;
         this.state = State.Payload;
+        const streamFrom = this.opts.streamChunkPayloadsFrom;
+        if (type === MessageType.CHUNK_DATA && streamFrom !== undefined && length >= Math.max(1, streamFrom) && this.opts.allocateChunkPayload) {
+          this.startStreaming(length);
+        }
+      }
+
+      if (this.state === State.Streaming) {
+        if (!this.stream()) return;
+        continue;
       }
 
       const length = this.payloadLength;
@@ -187,6 +244,91 @@ export class FrameDecoder {
       this.garbage = 0;
       this.checksumWork = 0;
       this.opts.onFrame({ type: this.type, payload });
+    }
+  }
+
+  private startStreaming(length: number): void {
+    const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+    this.copyFront(header, 0, FRAME_HEADER_SIZE);
+    const payload = this.opts.allocateChunkPayload!(length);
+    if (payload.length !== length) throw new RangeError(`allocateChunkPayload(${length}) returned ${payload.length} bytes`);
+    this.consume(FRAME_HEADER_SIZE);
+    this.streamed = { header, payload, filled: 0 };
+    this.state = State.Streaming;
+  }
+
+  /** Fills the streamed payload from the input, then checks and delivers it; false while bytes are missing. */
+  private stream(): boolean {
+    const f = this.streamed!;
+    const length = f.payload.length;
+    if (f.filled < length) {
+      const take = Math.min(this.buffered, length - f.filled);
+      this.copyFront(f.payload, f.filled, take);
+      this.consume(take);
+      f.filled += take;
+      if (f.filled < length) return false;
+    }
+    if (this.buffered < FRAME_POSTFIX_SIZE) return false;
+    const postfix = this.uint32At(0);
+    const chunkHeader = Math.min(CHUNK_HEADER_SIZE, length);
+    let sum = 0;
+    for (let k = 0; k < FRAME_HEADER_SIZE; k++) sum += f.header[k]!;
+    for (let k = 0; k < chunkHeader; k++) sum += f.payload[k]!;
+    if (postfix >>> 16 !== (sum & 0xffff)) {
+      this.checksumWork += FRAME_HEADER_SIZE + chunkHeader;
+      this.putBack('checksum mismatch');
+      if (!this.stopped && this.checksumWork > this.maxGarbage * CHECKSUM_WORK_FACTOR) {
+        this.fail(`frames failing their checksum made the receiver sum ${this.checksumWork} bytes without a valid frame`);
+      }
+      return true;
+    }
+    if ((postfix & 0xffff) !== (length & 0xffff)) {
+      this.putBack('length echo mismatch');
+      return true;
+    }
+    this.consume(FRAME_POSTFIX_SIZE);
+    this.streamed = undefined;
+    this.state = State.Header;
+    this.garbage = 0;
+    this.checksumWork = 0;
+    this.opts.onFrame({ type: this.type, payload: f.payload });
+    return true;
+  }
+
+  /**
+   * A streamed frame failed: its bytes after the magic become input again,
+   * ahead of what is held (copied into one buffer of the decoder's own), and
+   * the magic's 4 bytes are discarded, as for a frame held whole.
+   */
+  private putBack(reason: string): void {
+    const f = this.streamed!;
+    this.streamed = undefined;
+    this.state = State.Header;
+    const rest = Buffer.allocUnsafe(FRAME_HEADER_SIZE - 4 + f.payload.length + this.buffered);
+    f.header.copy(rest, 0, 4);
+    f.payload.copy(rest, FRAME_HEADER_SIZE - 4);
+    this.copyFront(rest, FRAME_HEADER_SIZE - 4 + f.payload.length, this.buffered);
+    this.consume(this.buffered);
+    this.chunks = [rest];
+    this.first = 0;
+    this.offset = 0;
+    this.buffered = rest.length;
+    this.own.add(rest);
+    this.garbage += 4;
+    this.opts.onDiscard?.(4, reason);
+    if (this.garbage >= this.maxGarbage && !this.stopped) this.fail(`${this.garbage} bytes without a valid frame`);
+  }
+
+  /** Copies the first `n` held bytes into `out` at `at` (without consuming them). */
+  private copyFront(out: Buffer, at: number, n: number): void {
+    let start = this.offset;
+    for (let i = this.first; n > 0; i++) {
+      const chunk = this.chunks[i]!;
+      const take = Math.min(chunk.length - start, n);
+      chunk.copy(out, at, start, start + take);
+      at += take;
+      n -= take;
+      start = 0;
     }
   }
 
@@ -232,7 +374,8 @@ export class FrameDecoder {
         return;
       }
       n -= left;
-      this.opts.releaseInput?.(chunks[this.first]!);
+      const done = chunks[this.first]!;
+      if (!this.own.delete(done)) this.opts.releaseInput?.(done);
       chunks[this.first++] = EMPTY;
       this.offset = 0;
     }
