@@ -70,7 +70,7 @@ function readTask(fd: number, i: number, owned: boolean, directFd?: number) {
   return { fd, ...(directFd !== undefined ? { directFd } : {}), ref: pool.buffers.refOf(buffer), position: i * CHUNK, length: lengthOf(i), compress: false };
 }
 
-test('reads started together (slab slots and owned buffers) each come back with their own bytes and CRC32; a read past the end fails alone (-750)', () =>
+test('reads started together (slab slots and owned buffers; adjacent ones are one vectored read) each come back with their own bytes and CRC32; a read past the end fails alone (-750)', () =>
   withSource(false, async (fd, source) => {
     const reads = [0, 1, 2, 3, 4, 5, 6].map((i) => source.read(readTask(fd, i, i % 2 === 1)));
     const past = pool.buffers.acquire(CHUNK);
