@@ -188,6 +188,7 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     // relaxed, word-at-a-time memmove, which cost more main-thread CPU (about
     // 0.4 s a GiB, measured with perf) than the moves' GC pressure.
     allocateChunkPayload: (size) => pool.buffers.acquire(size, true),
+    releaseChunkPayload: (payload) => pool.buffers.release(payload),
     onFrame: (frame) => {
       if (target.frame(frame)) return;
       held = true;

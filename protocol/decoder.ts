@@ -64,6 +64,8 @@ export interface FrameDecoderOptions {
    * buffers); every payload is then copied, never a view of the input.
    */
   releaseInput?: (data: Buffer) => void;
+  /** Takes back a payload from `allocateChunkPayload` that a failed streamed frame no longer needs. */
+  releaseChunkPayload?: (payload: Buffer) => void;
   /**
    * Fill CHUNK_DATA payloads of at least this many bytes as they arrive
    * (needs `allocateChunkPayload`), so `directTarget()` can offer the rest of
@@ -206,7 +208,11 @@ export class FrameDecoder {
         this.payloadLength = length;
         this.state = State.Payload;
         const streamFrom = this.opts.streamChunkPayloadsFrom;
-        if (type === MessageType.CHUNK_DATA && streamFrom !== undefined && length >= Math.max(1, streamFrom) && this.opts.allocateChunkPayload) {
+        // Not while resynchronising (garbage since the last valid frame): each
+        // failed streamed frame costs a copy of its payload, so fake headers
+        // nested in one another would cost time quadratic in the bound, where
+        // a frame held whole costs a sum of its first 57 bytes.
+        if (type === MessageType.CHUNK_DATA && streamFrom !== undefined && length >= Math.max(1, streamFrom) && this.garbage === 0 && this.opts.allocateChunkPayload) {
           this.startStreaming(length);
         }
       }
@@ -307,6 +313,8 @@ export class FrameDecoder {
     const rest = Buffer.allocUnsafe(FRAME_HEADER_SIZE - 4 + f.payload.length + this.buffered);
     f.header.copy(rest, 0, 4);
     f.payload.copy(rest, FRAME_HEADER_SIZE - 4);
+    // Whole, so no read is aimed at it any more.
+    this.opts.releaseChunkPayload?.(f.payload);
     this.copyFront(rest, FRAME_HEADER_SIZE - 4 + f.payload.length, this.buffered);
     this.consume(this.buffered);
     this.chunks = [rest];

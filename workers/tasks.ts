@@ -82,7 +82,7 @@ function readChunkBytes(task: ReadChunkTask, view: Buffer): number {
   return readFully(task.fd, view, task.position);
 }
 
-/** Reads one vectored read may take: 1 MiB of 256 KiB chunks. */
+/** Reads one vectored read may take (1 MiB of 256 KiB chunks). */
 const VECTORED_READS = 4;
 
 /** Where a read of a run lands, and how it may be read: direct (whole pages into its slot) or through the page cache. */

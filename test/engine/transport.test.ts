@@ -30,14 +30,30 @@ function chunk(index: number, data: Buffer): ChunkData {
 }
 
 /** A server that pipes its one accepted socket (re-made with `onread`) into a collector; resolves once the peer closes. */
-async function receive(bytes: Buffer, writeSizes: () => number): Promise<{ frames: Frame[]; reads: ReadBuffers }> {
+async function receive(bytes: Buffer, writeSizes: () => number, o: { pauseEvery?: number; cutAt?: number } = {}): Promise<{ frames: Frame[]; reads: ReadBuffers }> {
   const reads = new ReadBuffers();
   const frames: Frame[] = [];
   let server: Server | undefined;
   const done = new Promise<void>((resolve, reject) => {
     server = createServer({ pauseOnConnect: true }, (raw: Socket) => {
       const { socket } = adoptSocket(raw, reads);
-      pipeSocket(socket, pool, { frame: (f) => (frames.push(f), true), decodeError: reject, closed: () => resolve() }, 1024 * 1024, reads);
+      const piped = pipeSocket(
+        socket,
+        pool,
+        {
+          // With pauseEvery, every so many frames the target is full: reading pauses until it resumes, a little later.
+          frame: (f) => {
+            frames.push(f);
+            if (!o.pauseEvery || frames.length % o.pauseEvery !== 0) return true;
+            setTimeout(() => piped.resume(), 2);
+            return false;
+          },
+          decodeError: reject,
+          closed: () => resolve(),
+        },
+        1024 * 1024,
+        reads,
+      );
     });
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
@@ -46,12 +62,15 @@ async function receive(bytes: Buffer, writeSizes: () => number): Promise<{ frame
   // A receiver that fails closes on us: the assertions below tell what went wrong.
   client.on('error', () => undefined);
   await new Promise<void>((r) => client.once('connect', r));
-  for (let at = 0; at < bytes.length && !client.destroyed; ) {
-    const n = Math.min(writeSizes(), bytes.length - at);
+  const end = o.cutAt ?? bytes.length;
+  for (let at = 0; at < end && !client.destroyed; ) {
+    const n = Math.min(writeSizes(), end - at);
     if (!client.write(bytes.subarray(at, at + n))) await new Promise((r) => (client.once('drain', r), client.once('close', r)));
     at += n;
   }
-  client.end();
+  // cutAt: the peer vanishes there, in the middle of whatever frame it was sending.
+  if (o.cutAt !== undefined) client.destroy();
+  else client.end();
   await within(done, 20_000, 'all received');
   server!.close();
   return { frames, reads };
@@ -89,9 +108,30 @@ test('large CHUNK_DATA payloads are read in place, around control frames and a c
   }
 });
 
+test('a receiver that pauses reading every few frames (its mailbox full) while a payload is being read in place: nothing lost, nothing out of order', async () => {
+  const rand = prng(5);
+  const sent = Array.from({ length: 30 }, (_, i) => chunk(i, randomBytes(i % 2 === 0 ? 256 * 1024 : 100_000)));
+  const stream = Buffer.concat(sent.map(frameOf));
+  for (const pauseEvery of [1, 3]) {
+    const { frames, reads } = await receive(stream, () => 1 + Math.floor(rand() * 200_000), { pauseEvery });
+    assert.is(frames.length, sent.length);
+    frames.forEach((f, k) => assert.equal(decodeMessage(f.type, f.payload), sent[k], `frame ${k}`));
+    assert.ok(reads.bytesInPlace > 0, 'payloads read in place');
+    for (const f of frames) pool.buffers.release(f.payload);
+  }
+});
+
+test('a peer that vanishes in the middle of a payload being read in place: the frames before it arrive, the connection closes, nothing throws', async () => {
+  const sent = Array.from({ length: 3 }, (_, i) => chunk(i, randomBytes(256 * 1024)));
+  const stream = Buffer.concat(sent.map(frameOf));
+  const { frames } = await receive(stream, () => 65_536, { cutAt: 2 * frameOf(sent[0]!).length + 150_000 });
+  assert.is(frames.length, 2);
+  frames.forEach((f, k) => assert.equal(decodeMessage(f.type, f.payload), sent[k]));
+});
+
 test('a frame whose claimed length hides the next one: streamed, failed, and scanned again, the hidden frame still arrives', async () => {
   const good = frameOf(chunk(1, randomBytes(100_000)));
-  // A CHUNK_DATA header claiming 300,000 bytes with a valid checksum over header and chunk header, then the good frame, then filler.
+  // A CHUNK_DATA header claiming 300,000 bytes (streamed: it looks like a chunk until its postfix, which is filler), then the good frame inside it.
   const fake = rawFrame(T.CHUNK_DATA, Buffer.concat([frameOf(chunk(0, Buffer.alloc(48))).subarray(9, 9 + 48), Buffer.alloc(300_000 - 48)]));
   const stream = Buffer.concat([fake.subarray(0, 9 + 48), good, Buffer.alloc(300_000 - 48 - good.length + 4, 0x20)]);
   const { frames } = await receive(stream, () => 65_536);

@@ -366,6 +366,32 @@ recover('nested fake headers cannot make the decoder sum forever: the checksum w
   assert.ok(ms < 10_000, `${ms.toFixed(0)} ms`);
 });
 
+recover('nested fake CHUNK_DATA headers and a streaming decoder: only the first is streamed, the rest are held whole, so the cost stays linear', () => {
+  // Each streamed candidate that fails costs a copy of its payload: streamed
+  // one after another, 200k of them would copy ~200 GB.
+  const fake = Buffer.alloc(9 * 200_000 + 2 * MiB, 0x01);
+  for (let i = 0; i < 200_000; i++) {
+    fake.writeUInt32BE(0x46545331, 9 * i);
+    fake[9 * i + 4] = T.CHUNK_DATA;
+    fake.writeUInt32BE(MiB, 9 * i + 5);
+  }
+  let allocated = 0;
+  let released = 0;
+  const c = collector({
+    streamChunkPayloadsFrom: 64 * 1024,
+    allocateChunkPayload: (n) => (allocated++, Buffer.alloc(n)),
+    releaseChunkPayload: () => released++,
+  });
+  const t0 = performance.now();
+  for (let at = 0; at < fake.length && !c.decoder.isStopped; at += 65536) c.decoder.push(fake.subarray(at, at + 65536));
+  const ms = performance.now() - t0;
+  assert.is(c.errors.length, 1);
+  assert.is(c.errors[0]!.code, -709);
+  assert.is(allocated, 1, 'one payload streamed: the first candidate');
+  assert.is(released, 1, 'and given back when it failed');
+  assert.ok(ms < 10_000, `${ms.toFixed(0)} ms`);
+});
+
 recover('a corrupted 1 MiB frame followed by valid frames is recovered from (well inside the work bound)', () => {
   const bad = rawFrame(T.LIST_RESPONSE, Buffer.alloc(MiB, 0x02), { checksum: 0 });
   const c = feed([bad, errorFrame('a'), errorFrame('b')]);

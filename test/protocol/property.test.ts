@@ -296,12 +296,21 @@ function trace(pieces: Buffer[], o: Options, streamFrom?: number): Trace {
   let frames: string[] = [];
   let errors: number[] = [];
   let discarded = 0;
+  const pushed = new Set<Buffer>();
+  const released = new Set<Buffer>();
   const decoder = new FrameDecoder({
     ...(o.maxChunkSize === undefined ? {} : { maxChunkSize: o.maxChunkSize }),
     ...(o.maxControlPayload === undefined ? {} : { maxControlPayload: o.maxControlPayload }),
     ...(o.maxGarbage === undefined ? {} : { maxGarbage: o.maxGarbage }),
     ...(streamFrom === undefined ? {} : { streamChunkPayloadsFrom: streamFrom }),
     allocateChunkPayload: (n) => Buffer.alloc(n, 0xee),
+    // Released input is overwritten at once, as a recycled socket buffer would be.
+    releaseInput: (b) => {
+      if (!pushed.has(b)) throw new Error('released a buffer that was not pushed');
+      if (released.has(b)) throw new Error('released twice');
+      released.add(b);
+      b.fill(0xdd);
+    },
     onFrame: (f) => frames.push(`${f.type} ${f.payload.toString('hex')}`),
     onDiscard: (n) => (discarded += n),
     onError: (e) => errors.push(e.code),
@@ -311,7 +320,9 @@ function trace(pieces: Buffer[], o: Options, streamFrom?: number): Trace {
     while (rest.length > 0) {
       const target = streamFrom === undefined ? undefined : decoder.directTarget();
       if (!target) {
-        decoder.push(rest);
+        const own = Buffer.from(rest);
+        pushed.add(own);
+        decoder.push(own);
         break;
       }
       const n = Math.min(target.length, rest.length);
@@ -320,9 +331,12 @@ function trace(pieces: Buffer[], o: Options, streamFrom?: number): Trace {
       rest = rest.subarray(n);
     }
     t.push({ frames, errors, discardedOrHeld: discarded + decoder.bufferedBytes });
+    if (released.size > pushed.size) throw new Error('released more than pushed');
     frames = [];
     errors = [];
   }
+  decoder.stop();
+  if (released.size !== pushed.size) throw new Error(`${pushed.size} buffers pushed, ${released.size} released after stop()`);
   return t;
 }
 
@@ -331,7 +345,7 @@ function trace(pieces: Buffer[], o: Options, streamFrom?: number): Trace {
 // came in buffers; a failed streamed frame comes back as one buffer. So may,
 // by those few bytes, the moment the garbage limit is crossed: errors are
 // compared where no limit can be reached.
-props('streamed CHUNK_DATA payloads, read in place as a socket would, decode exactly like frames held whole: the same frames after the same pieces, every byte accounted for', () => {
+props('streamed CHUNK_DATA payloads, read in place as a socket would, decode exactly like frames held whole: the same frames after the same pieces, every byte accounted for, every input buffer released once', () => {
   const inputArb = fc.oneof(
     fc.tuple(streamArb, fc.array(mutationArb, { maxLength: 8 })).map(([s, m]) => mutate(s, m)),
     fc.uint8Array({ maxLength: 3000, size: 'max' }).map((a) => Buffer.from(a)),
