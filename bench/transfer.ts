@@ -127,6 +127,17 @@ async function minimalCopy(file: string): Promise<{ seconds: number; server: Sid
   return { seconds: client.seconds, server: JSON.parse(serverOut.trim().split('\n').pop()!) as SideFigures, client };
 }
 
+/**
+ * Lets the disk finish what earlier steps left it (this file system may be
+ * mounted with `discard`: deleting a 1 GiB file queues a gigabyte of discards,
+ * issued at the journal's next commit, in the middle of whatever runs next),
+ * so each copy starts on a quiet disk.
+ */
+async function settleDisk(): Promise<void> {
+  execFileSync('sync');
+  await sleep(500);
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mbps = (seconds: number) => size / 1e6 / seconds;
 
@@ -141,10 +152,17 @@ console.log(`file: ${size} bytes (${values.kind}), ${runs} runs`);
 
 const rows: { run: number; nc: number; ncDurable: number; minimal: Awaited<ReturnType<typeof minimalCopy>>; up: Awaited<ReturnType<typeof runAgentPair>>; down: Awaited<ReturnType<typeof runAgentPair>> }[] = [];
 for (let run = 1; run <= runs; run++) {
+  await settleDisk();
   const copy = await netcatCopy(file);
   const nc = copy.seconds;
+  await settleDisk();
   const minimal = await minimalCopy(file);
+  // Each upload stores a new file, as the first one did, instead of replacing the last run's.
+  rmSync(root, { recursive: true, force: true });
+  await settleDisk();
   const up = await runAgentPair('put', file, root);
+  rmSync(join(dir, 'downloaded.bin'), { force: true });
+  await settleDisk();
   const down = await runAgentPair('get', file, root);
   rows.push({ run, nc, ncDurable: copy.durableSeconds, minimal, up, down });
   console.log(
