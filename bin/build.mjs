@@ -16,7 +16,9 @@ const external = ['piscina', 'lz4-napi', '@node-rs/crc32', 'esbuild', 'tsx', 'ts
 // CommonJS dependencies bundled into an ES module still call require() for
 // Node's built-ins: give the bundle one.
 const banner = { js: "import { createRequire as __ftsCreateRequire } from 'node:module'; const require = __ftsCreateRequire(import.meta.url);" };
-const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', external, banner, logLevel: 'warning' };
+// rxjs's "node" export is its CommonJS build, which a bundler cannot trim: its ES2015 modules let esbuild keep only the operators fts uses.
+const alias = { rxjs: join(root, 'node_modules', 'rxjs', 'dist', 'esm', 'index.js') };
+const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', external, banner, alias, logLevel: 'warning' };
 const entries = {
   'fts.mjs': 'engine/cli/main.ts',
   'bench-agent.mjs': 'bench/agent.ts',
