@@ -90,7 +90,8 @@ export interface DirectReads {
  * read lands in one of these buffers, and the decoder hands it back once it
  * no longer refers to it. While the decoder fills a large CHUNK_DATA payload,
  * the read lands in the payload itself, which saves the main thread a copy
- * of nearly every byte of a transfer and a quarter of its reads.
+ * of nearly every byte of a transfer and nearly half its reads (an upload's
+ * server: 17,586 reads a GiB before, 9,631 after).
  */
 export class ReadBuffers {
   private readonly free: Buffer[] = [];
