@@ -15,9 +15,6 @@ import {
   HashControl,
   type HashResult,
   type HashTask,
-  type ReadChunkResult,
-  type ReadChunkTask,
-  type ReadChunksTask,
   type SyncTask,
   type TaskFailure,
   type WriteChunkResult,
@@ -64,7 +61,6 @@ export class WorkerPool {
   private readonly liveHashes = new Set<HashHandle>();
   private readonly liveSinks = new Set<FileSinkHandle>();
   private readonly liveSources = new Set<FileSourceHandle>();
-  private readBatch: { task: ReadChunkTask; resolve: (r: ReadChunkResult) => void; reject: (e: unknown) => void }[] | undefined;
   private closed = false;
 
   constructor(opts: WorkerPoolOptions = {}) {
@@ -94,40 +90,6 @@ export class WorkerPool {
     // for a slot (its requests queue on its port meanwhile); an upload's hash
     // ends by itself, so a source waiting behind hashes gets a slot.
     this.longLivedSlots = Math.max(1, this.threads * (perThread - SHORT_TASK_SLOTS));
-  }
-
-  /**
-   * Reads started in one turn of the event loop go to the pool as one task:
-   * a piscina task costs tens of microseconds on each side, and a sender
-   * starts several reads at once whenever an acknowledgement frees its window.
-   * Direct reads go one a task: they wait on the disk, and batched they came
-   * back in waves, leaving the disk idle in between (a 1 GiB download took
-   * 4.3 s instead of 3.7 s).
-   */
-  readChunk(task: ReadChunkTask): Promise<ReadChunkResult> {
-    if (task.directFd !== undefined) return this.run<ReadChunkResult>('readChunk', task, moved([task.ref]));
-    return new Promise<ReadChunkResult>((resolve, reject) => {
-      if (!this.readBatch) {
-        this.readBatch = [];
-        setImmediate(() => this.sendReads());
-      }
-      this.readBatch.push({ task, resolve, reject });
-    });
-  }
-
-  private sendReads(): void {
-    const batch = this.readBatch ?? [];
-    this.readBatch = undefined;
-    if (batch.length === 1) {
-      const only = batch[0]!;
-      this.run<ReadChunkResult>('readChunk', only.task, moved([only.task.ref])).then(only.resolve, only.reject);
-      return;
-    }
-    const reads = batch.map((b) => b.task);
-    this.run<ReadChunkResult[]>('readChunks', { reads } satisfies ReadChunksTask, moved(reads.map((r) => r.ref))).then(
-      (results) => results.forEach((r, k) => batch[k]!.resolve(r)),
-      (error: unknown) => batch.forEach((b) => b.reject(error)),
-    );
   }
 
   /** Opens a source: one sender's chunk reads, served by one worker over a port; with `hash`, it also hashes that file. */

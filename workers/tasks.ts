@@ -14,8 +14,8 @@ import { compressSync } from 'lz4-napi';
 import { runFileSink } from './sink-task.js';
 import { taskFailure as failure } from './task-failure.js';
 import { PAGE_BYTES as PAGE } from './aligned-memory.js';
-import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type ReadChunksTask, type SyncTask, type TaskFailure, type SinkTask, type SourceReply, type SourceRequest, type SourceTask, type BufferRef, type WorkerSetup } from './types.js';
+import { workerData } from 'piscina';
+import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type SinkTask, type SourceReply, type SourceRequest, type SourceTask, type BufferRef, type WorkerSetup } from './types.js';
 
 const setup = workerData as WorkerSetup | undefined;
 const slab = setup?.slab;
@@ -28,14 +28,6 @@ function viewOf(ref: BufferRef): Buffer {
   if (!backing) throw new Error('no shared slab in this worker');
   return Buffer.from(backing, ref.offset, ref.length);
 }
-
-/** Returns `value` to the main thread; moved buffers go back by transfer, never by copy. */
-function moving<T extends object>(value: T, refs: BufferRef[]): T {
-  const buffers = refs.flatMap((r) => (r.buffer ? [r.buffer] : []));
-  if (buffers.length === 0) return value;
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as unknown as ArrayBuffer) as unknown as T;
-}
-
 
 function readFully(fd: number, into: Buffer, position: number): number {
   let got = 0;
@@ -128,20 +120,6 @@ function readRuns(reads: ReadChunkTask[]): Set<ReadChunkTask> {
     }
   }
   return done;
-}
-
-/**
- * Sender side: read one chunk, CRC32 it, and LZ4 it when asked and when that
- * shrinks it (a compressed section is never larger than the raw one, §2).
- */
-export function readChunk(task: ReadChunkTask): ReadChunkResult {
-  return moving(readOne(task), [task.ref]);
-}
-
-/** Several chunks in one task: the reads the sender starts in one turn of its event loop. */
-export function readChunks(task: ReadChunksTask): ReadChunkResult[] {
-  const read = readRuns(task.reads);
-  return moving(task.reads.map((r) => readOne(r, undefined, read.has(r))), task.reads.map((r) => r.ref));
 }
 
 /**

@@ -36,10 +36,6 @@ export interface ReadChunkTask {
   compress: boolean;
 }
 
-export interface ReadChunksTask {
-  reads: ReadChunkTask[];
-}
-
 export type ReadChunkResult =
   | { ok: true; ref: BufferRef; crc32: number; sent: number; compressed: boolean }
   | (TaskFailure & { ref: BufferRef });
