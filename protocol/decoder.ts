@@ -256,8 +256,7 @@ export class FrameDecoder {
   private startStreaming(length: number): void {
     const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
     this.copyFront(header, 0, FRAME_HEADER_SIZE);
-    const payload = this.opts.allocateChunkPayload!(length);
-    if (payload.length !== length) throw new RangeError(`allocateChunkPayload(${length}) returned ${payload.length} bytes`);
+    const payload = this.allocated(this.opts.allocateChunkPayload!, length);
     this.consume(FRAME_HEADER_SIZE);
     this.streamed = { header, payload, filled: 0 };
     this.state = State.Streaming;
@@ -325,6 +324,13 @@ export class FrameDecoder {
     this.garbage += 4;
     this.opts.onDiscard?.(4, reason);
     if (this.garbage >= this.maxGarbage && !this.stopped) this.fail(`${this.garbage} bytes without a valid frame`);
+  }
+
+  /** A CHUNK_DATA payload buffer from the caller's allocator, checked to be exactly `n` bytes. */
+  private allocated(allocate: (size: number) => Buffer, n: number): Buffer {
+    const out = allocate(n);
+    if (out.length !== n) throw new RangeError(`allocateChunkPayload(${n}) returned ${out.length} bytes`);
+    return out;
   }
 
   /** Copies the first `n` held bytes into `out` at `at` (without consuming them). */
@@ -406,16 +412,9 @@ export class FrameDecoder {
       this.consume(n);
       return view;
     }
-    const out = allocate ? allocate(n) : isChunkData ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
-    if (out.length !== n) throw new RangeError(`allocateChunkPayload(${n}) returned ${out.length} bytes`);
-    let written = 0;
-    while (written < n) {
-      const chunk = this.chunks[this.first]!;
-      const take = Math.min(chunk.length - this.offset, n - written);
-      chunk.copy(out, written, this.offset, this.offset + take);
-      written += take;
-      this.consume(take);
-    }
+    const out = allocate ? this.allocated(allocate, n) : isChunkData ? Buffer.allocUnsafeSlow(n) : Buffer.allocUnsafe(n);
+    this.copyFront(out, 0, n);
+    this.consume(n);
     return out;
   }
 
