@@ -347,15 +347,21 @@ recover('maxGarbage is an option', () => {
   assert.is(c.errors.length, 1);
 });
 
-recover('nested fake headers cannot make the decoder sum forever: the checksum work is bounded', () => {
-  // 200k headers, each claiming a 1 MiB control payload, 9 bytes apart, then
-  // filler: every candidate fails its checksum only after 1 MiB is summed.
+/** 200k frame headers of `type`, each claiming a 1 MiB payload, 9 bytes apart, then 2 MiB of filler. */
+function nestedHeaders(type: number): Buffer {
   const fake = Buffer.alloc(9 * 200_000 + 2 * MiB, 0x01);
   for (let i = 0; i < 200_000; i++) {
     fake.writeUInt32BE(0x46545331, 9 * i);
-    fake[9 * i + 4] = T.ERROR;
+    fake[9 * i + 4] = type;
     fake.writeUInt32BE(MiB, 9 * i + 5);
   }
+  return fake;
+}
+
+recover('nested fake headers cannot make the decoder sum forever: the checksum work is bounded', () => {
+  // 200k headers, each claiming a 1 MiB control payload, 9 bytes apart, then
+  // filler: every candidate fails its checksum only after 1 MiB is summed.
+  const fake = nestedHeaders(T.ERROR);
   const c = collector();
   const t0 = performance.now();
   for (let at = 0; at < fake.length && !c.decoder.isStopped; at += 65536) c.decoder.push(fake.subarray(at, at + 65536));
@@ -369,12 +375,7 @@ recover('nested fake headers cannot make the decoder sum forever: the checksum w
 recover('nested fake CHUNK_DATA headers and a streaming decoder: only the first is streamed, the rest are held whole, so the cost stays linear', () => {
   // Each streamed candidate that fails costs a copy of its payload: streamed
   // one after another, 200k of them would copy ~200 GB.
-  const fake = Buffer.alloc(9 * 200_000 + 2 * MiB, 0x01);
-  for (let i = 0; i < 200_000; i++) {
-    fake.writeUInt32BE(0x46545331, 9 * i);
-    fake[9 * i + 4] = T.CHUNK_DATA;
-    fake.writeUInt32BE(MiB, 9 * i + 5);
-  }
+  const fake = nestedHeaders(T.CHUNK_DATA);
   let allocated = 0;
   let released = 0;
   const c = collector({
