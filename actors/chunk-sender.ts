@@ -35,9 +35,11 @@ export interface ChunkSenderOptions {
   workers: ChunkWorkers;
   clock: Clock;
   /**
-   * Reads in flight at once. Default 4, and 8 with `directFd`: direct reads go
-   * to the worker four to a message (one vectored read), so two messages keep
-   * the disk busy while the main thread sends the last four.
+   * Reads in flight at once, default 8. Reads go to the worker four to a
+   * message (one vectored read), so while the main thread sends one message's
+   * chunks the worker reads (and hashes) the next: with 4, each upload's
+   * source thread waited out every round trip (a 1 GiB upload: 2.91-3.33 s ->
+   * 2.78-3.12 s, 4 interleaved pairs).
    */
   readConcurrency?: number;
   /** Hash the file while reading it (an upload): `digest()` then gives its SHA-256. */
@@ -99,7 +101,7 @@ export class ChunkSender {
     const all = opts.toSend ? [...opts.toSend] : undefined;
     this.toSendCount = all ? all.length : this.totalChunks;
     this.pending = all ? all[Symbol.iterator]() : range(this.totalChunks);
-    const concurrency = Math.max(1, opts.readConcurrency ?? (opts.directFd !== undefined ? 8 : 4));
+    const concurrency = Math.max(1, opts.readConcurrency ?? 8);
     this.subscription = this.indices$
       .pipe(mergeMap((index) => this.read(index), concurrency))
       .subscribe({ next: (read) => opts.deliver(read) });

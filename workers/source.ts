@@ -12,16 +12,17 @@ import { PortClient } from './port-client.js';
 import { failureError } from './failure.js';
 import type { ReadChunkResult, ReadChunkTask, SourceReply, SourceRequest, SourceTask } from './types.js';
 
-/** Direct reads one message takes: the worker reads adjacent ones with one vectored read (up to 1 MiB). */
-const DIRECT_READS_PER_MESSAGE = 4;
+/** Reads one message takes: the worker reads adjacent ones with one vectored read (up to 1 MiB). */
+const READS_PER_MESSAGE = 4;
 
 /**
  * The main thread's end of a file source: reads go over a message port to
  * one worker and are answered in order. Reads started in one turn of the
- * event loop go as one message; direct reads at most four to a message, so
- * that the worker reads adjacent ones with one vectored read and the next
- * message is already waiting when it is done (in one message, a whole turn's
- * reads came back together and left the disk idle in between).
+ * event loop go in messages of at most four, so that the worker reads
+ * adjacent ones with one vectored read and the next message is already
+ * waiting when it is done. In one message, a whole turn's reads came back
+ * together and left the disk (and, for an upload, the hashing thread) idle
+ * while the main thread sent them and asked for more.
  */
 export class FileSourceHandle {
   private readonly port: PortClient<SourceRequest, SourceReply>;
@@ -71,10 +72,9 @@ export class FileSourceHandle {
   private sendBatch(): void {
     const all = this.batch ?? [];
     this.batch = undefined;
-    // Direct reads go in messages of a few: each is answered once all its reads are done.
-    const size = all.some((b) => b.task.directFd !== undefined) ? DIRECT_READS_PER_MESSAGE : all.length;
-    for (let k = 0; k < all.length; k += size) {
-      const batch = all.slice(k, k + size);
+    // Messages of a few reads: each is answered once all its reads are done.
+    for (let k = 0; k < all.length; k += READS_PER_MESSAGE) {
+      const batch = all.slice(k, k + READS_PER_MESSAGE);
       this.send(batch.map((b) => b.task)).then(
         (results) => results.forEach((r, j) => batch[j]!.resolve(r)),
         (error: unknown) => batch.forEach((b) => b.reject(error)),
