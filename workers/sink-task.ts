@@ -24,7 +24,7 @@
  * is unknown or refused (tmpfs, macOS), the same path writes buffered.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants as fsc, fdatasyncSync, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fdatasync, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { uncompressSync } from 'lz4-napi';
@@ -230,8 +230,13 @@ class FileSink {
     return results;
   }
 
-  sync(): void {
-    fdatasyncSync(this.t.fd);
+  /**
+   * Syncs the file on libuv's thread pool, so writes go on meanwhile. It
+   * covers every write of an earlier request: requests are served in order
+   * and each one's writes are done before the next is taken.
+   */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => fdatasync(this.t.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   /** The file ends at `fileSize`: hashes what is left (from the file) and returns the digest. */
@@ -359,7 +364,9 @@ function verify(task: WriteChunkTask, section: Buffer): { ok: true; data: Buffer
 /**
  * The task: serves the sink's port until `finish` or `abort`. Requests are
  * handled one at a time, in arrival order, so a sync covers every write sent
- * before it.
+ * before it. A sync does not hold up the writes after it: here a checkpoint's
+ * fdatasync took up to 50 ms, and with the writes waiting behind it every
+ * sender stalled on a full window.
  */
 export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Buffer): Promise<{ ok: true } | TaskFailure> {
   const sink = new FileSink(task, viewOf);
@@ -373,6 +380,8 @@ export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Bu
     wake?.();
   });
   let failed: TaskFailure | undefined;
+  /** Syncs under way: their replies go before the sink's last. */
+  const syncs = new Set<Promise<void>>();
   try {
     for (;;) {
       const m = inbox.shift();
@@ -388,12 +397,12 @@ export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Bu
         const results = await sink.write(m.chunks);
         reply({ id: m.id, op: 'write', results }, m.chunks.flatMap((c) => (c.ref.buffer ? [c.ref.buffer] : [])));
       } else if (m.op === 'sync') {
-        try {
-          sink.sync();
-          reply({ id: m.id, op: 'sync', ok: true }, []);
-        } catch (err) {
-          reply({ id: m.id, op: 'sync', ok: false, failure: failure(err, -751) }, []);
-        }
+        const syncing = sink.sync().then(
+          () => reply({ id: m.id, op: 'sync', ok: true }, []),
+          (err: unknown) => reply({ id: m.id, op: 'sync', ok: false, failure: failure(err, -751) }, []),
+        );
+        syncs.add(syncing);
+        void syncing.finally(() => syncs.delete(syncing));
       } else if (m.op === 'finish') {
         try {
           const sha256 = await sink.finish();
@@ -410,6 +419,7 @@ export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Bu
     failed = failure(err, -750);
     return failed;
   } finally {
+    await Promise.all(syncs);
     sink.close();
     reply({ op: 'closed', id: 0, ...(failed ? { failure: failed } : {}) }, []);
     port.close();

@@ -5,6 +5,7 @@
  * one worker. Real pool, real files in a temp folder; every file is compared
  * byte for byte with its source and every SHA-256 with node:crypto's.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -552,6 +553,30 @@ test('sync() resolves, also with writes queued behind it', async () => {
   await writeOk(t, sink, [2, 3]);
   await within(sink.sync(), 5_000, 'sync');
   await finishAndCheck(t, sink);
+});
+
+test('a sync still under way when the sink is aborted is answered (it runs beside the writes) before the sink settles', async () => {
+  const t = target(randomData(2 * CHUNK, 19), CHUNK);
+  const sink = openSink(t);
+  await writeOk(t, sink, [0]);
+  const s = sink.sync();
+  sink.abort();
+  await within(s, 5_000, 'the sync is answered, not dropped with the port');
+  await within(sink.settled(), 5_000, 'settled');
+  closeTarget(t);
+});
+
+test('a sync the file system refuses (a FIFO: EINVAL) answers -751, and the sink still settles', async () => {
+  const fifo = join(dir, `fifo-${++files}`);
+  execFileSync('mkfifo', [fifo]);
+  // O_RDWR opens a FIFO at once on Linux; fdatasync(2) refuses it.
+  const fd = openSync(fifo, 'r+');
+  descriptors.add(fd);
+  const sink = pool.openSink({ fd, fileSize: 2 * CHUNK, chunkSize: CHUNK });
+  const error = await rejection(() => within(sink.sync(), 5_000, 'sync'));
+  assert.is(error.code, ErrorCode.FILE_WRITE_ERROR);
+  sink.abort();
+  await within(sink.settled(), 5_000, 'settled');
 });
 
 test('abort(): a write sent before it is still answered; then settled() resolves, write and finish reject', async () => {
