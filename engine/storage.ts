@@ -10,10 +10,11 @@
  */
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
 import type { ReadableFile, ServerStorage, StoredFile, UploadCheckpoint, UploadReservation, UploadSlot } from '../actors/server/ports.js';
 import { loadCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { syncDirectory } from '../actors/durable.js';
 import { SortBy, SortOrder } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { filenameProblem } from '../protocol/filename.js';
@@ -134,6 +135,8 @@ export class Storage implements ServerStorage {
           await handle.close();
           const finalPath = this.pathOf(name);
           await rename(tempPath, finalPath);
+          // Durable before the client hears UPLOAD_VERIFY.
+          await syncDirectory(dirname(finalPath));
           await removeCheckpoint(checkpointPath);
           if (modifiedMs !== undefined) await utimes(finalPath, new Date(), new Date(modifiedMs));
           const st = await stat(finalPath);

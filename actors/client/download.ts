@@ -5,6 +5,7 @@
  * place, DOWNLOAD_VERIFY. A partial file never sits under the target name.
  */
 import { rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Actor } from '../actor.js';
 import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../chunk-receiver.js';
 import type { TimerHandle } from '../ports.js';
@@ -14,6 +15,7 @@ import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import type { ChunkData, DownloadAccept, DownloadComplete, DownloadReject, ErrorMessage, ResumeResponse } from '../../protocol/messages/types.js';
 import { ChunkBitmap } from '../../protocol/bitmap.js';
 import { resumeFailure, resumeStatusName, type ResumeFailurePolicy } from './resume.js';
+import { syncDirectory } from '../durable.js';
 import type { ClientTransferContext, TransferResult } from './ports.js';
 
 export interface DownloadSpec {
@@ -290,6 +292,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       await temp.handle.close();
       await rename(temp.path, this.spec.localPath);
       this.renamed = true;
+      await syncDirectory(dirname(this.spec.localPath));
     } catch (err) {
       verify(false, ErrorCode.FILE_WRITE_ERROR);
       return this.finish(new FtsError(ErrorCode.FILE_WRITE_ERROR, `cannot move the download into place: ${(err as Error).message}`, { transferId: this.transferId, cause: err }));
