@@ -14,7 +14,7 @@ for 50 ms, so a client that runs past the window shows up as
 "max_unacked" > window; --nack-upload NACKs those upload chunks once;
 --corrupt-download sends those download chunks once with a bad CRC32.
 
-The codec is fts1_client.py's (same folder).
+The codec is fts1_codec.py's (same folder).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import uuid
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fts1_client import (  # noqa: E402
+from fts1_codec import (  # noqa: E402
     CHUNK_ACK, CHUNK_DATA, CHUNK_HEADER, CHUNK_NACK, CONNECT, CONNECT_ACK, DEFAULT_CHUNK, DEFAULT_MAX_CHUNK,
     DISCONNECT, DOWNLOAD_ACCEPT, DOWNLOAD_COMPLETE, DOWNLOAD_REJECT, DOWNLOAD_REQUEST, DOWNLOAD_VERIFY, ERROR,
     FLAG_COMPRESSED, FLAG_FIRST, FLAG_LAST, FROM_CLIENT, HEARTBEAT, HEARTBEAT_ACK, LIST_REQUEST, LIST_RESPONSE,
