@@ -9,7 +9,11 @@
  * A chunk is acknowledged once its data is in the temporary file (§4). One
  * sink per file holds the file and the running hash in one worker, so each
  * chunk crosses threads once each way and is hashed from memory. Written data
- * is synced every `syncEveryBytes` so the final fsync before the rename is short.
+ * is synced every `syncEveryBytes` (8 MiB), so the disk's write-back is paid
+ * as it goes in short flushes rather than in long ones that stall the writes
+ * behind them, and the final fsync before the rename is short; every
+ * `durableEveryBytes` (64 MiB) of synced data is reported durable, for the
+ * owner's checkpoint.
  */
 import { ChunkBitmap } from '../protocol/bitmap.js';
 import { ChunkFlag, MessageType } from '../protocol/constants.js';
@@ -31,9 +35,19 @@ export interface ChunkReceiverOptions {
   received?: ChunkBitmap;
   sink: FrameSink;
   workers: ChunkWorkers;
+  /**
+   * Bytes written between two syncs of the file. Default 8 MiB. On the VM
+   * measured, a sync took about 50 ms per 64 MiB written since the last one
+   * and held up the writes behind it, so the sender stalled on a full window;
+   * syncs every 4-8 MiB took a few ms each (a 1 GiB upload: 2.80-3.09 s with
+   * 64 MiB, 2.52-2.92 s with 4 MiB and 2.55-3.03 s with 8 MiB). RocksDB's
+   * `bytes_per_sync` smooths its write-back the same way.
+   */
   syncEveryBytes?: number;
+  /** Synced bytes between two `onDurable` reports. Default 64 MiB. */
+  durableEveryBytes?: number;
   deliver: (event: ChunkWritten | ChunkSynced) => void;
-  /** After each periodic sync: the chunks that sync made durable (to checkpoint). */
+  /** After a sync, once `durableEveryBytes` were synced since the last report: the chunks now durable (to checkpoint). */
   onDurable?: (durable: ChunkBitmap) => void;
   onProgress?: (bytes: number, chunks: number) => void;
   onFailed: (error: FtsError) => void;
@@ -53,12 +67,16 @@ export interface ChunkWritten {
 
 /** Chunks one write request takes at most. */
 const WRITE_BATCH = 16;
+const SYNC_EVERY_BYTES = 8 * 1024 * 1024;
+const DURABLE_EVERY_BYTES = 64 * 1024 * 1024;
 
 export interface ChunkSynced {
   kind: 'chunkSynced';
   error?: FtsError;
   /** The chunks written before the sync began: durable once it succeeded. */
   durable?: ChunkBitmap;
+  /** Bytes that sync covered beyond the one before it. */
+  bytes?: number;
 }
 
 export class ChunkReceiver {
@@ -73,6 +91,8 @@ export class ChunkReceiver {
   private receivedCount: number;
   private receivedBytes = 0;
   private unsyncedBytes = 0;
+  /** Bytes synced since the last `onDurable` report. */
+  private unreportedBytes = 0;
   private syncing = false;
   private stopped = false;
   private tasks = 0;
@@ -213,7 +233,13 @@ export class ChunkReceiver {
   synced(event: ChunkSynced): void {
     this.syncing = false;
     if (event.error) return this.fail(event.error);
-    if (event.durable && !this.stopped) this.o.onDurable?.(event.durable);
+    if (event.durable && !this.stopped) {
+      this.unreportedBytes += event.bytes ?? 0;
+      if (this.unreportedBytes >= (this.o.durableEveryBytes ?? DURABLE_EVERY_BYTES)) {
+        this.unreportedBytes = 0;
+        this.o.onDurable?.(event.durable);
+      }
+    }
     this.maybeSync();
   }
 
@@ -253,13 +279,14 @@ export class ChunkReceiver {
   }
 
   private maybeSync(): void {
-    const every = this.o.syncEveryBytes ?? 64 * 1024 * 1024;
+    const every = this.o.syncEveryBytes ?? SYNC_EVERY_BYTES;
     if (this.syncing || this.stopped || this.unsyncedBytes < every) return;
     this.syncing = true;
+    const bytes = this.unsyncedBytes;
     this.unsyncedBytes = 0;
     const durable = new ChunkBitmap(this.totalChunks, this.received.bytes);
     this.track(this.fileSink.sync().then(
-      () => this.o.deliver({ kind: 'chunkSynced', durable }),
+      () => this.o.deliver({ kind: 'chunkSynced', durable, bytes }),
       (error: unknown) => this.o.deliver({ kind: 'chunkSynced', error: error instanceof FtsError ? error : new FtsError(ErrorCode.FILE_WRITE_ERROR, String(error)) }),
     ));
   }

@@ -20,7 +20,7 @@ function usage(): { cpuSeconds: number; userSeconds: number; peakRssMB: number }
 const [role, a, b, c] = process.argv.slice(2);
 if (role === 'server') {
   const window = process.env.FTS_WINDOW ? Number(process.env.FTS_WINDOW) : undefined;
-  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}), ...(process.env.FTS_CHECKPOINT ? { checkpointEveryBytes: Number(process.env.FTS_CHECKPOINT) } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
+  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}), ...(process.env.FTS_CHECKPOINT ? { checkpointEveryBytes: Number(process.env.FTS_CHECKPOINT) } : {}), ...(process.env.FTS_SYNC ? { syncEveryBytes: Number(process.env.FTS_SYNC) } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
   const addr = await server.start();
   writeFileSync(b!, String(addr.port));
   process.once('SIGTERM', () => {
@@ -32,7 +32,7 @@ if (role === 'server') {
   });
 } else {
   const chunkSize = process.env.FTS_CHUNK ? Number(process.env.FTS_CHUNK) : undefined;
-  const client = new FileTransferClient({ pool, ...(chunkSize ? { chunkSize } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
+  const client = new FileTransferClient({ pool, ...(chunkSize ? { chunkSize } : {}), ...(process.env.FTS_SYNC ? { syncEveryBytes: Number(process.env.FTS_SYNC) } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
   await client.connect({ host: '127.0.0.1', port: Number(a) });
   const started = performance.now();
   const result = role === 'put' ? await client.uploadFile(b!, c!, { overwrite: true }) : await client.downloadFile(c!, b!);

@@ -61,7 +61,9 @@ export interface ClientOptions {
    * `$XDG_CACHE_HOME/fts/transfers` or `~/.cache/fts/transfers`.
    */
   stateDir?: string | false;
-  /** Download bytes between two syncs of the temporary file and updates of its record. Default 64 MiB. */
+  /** Download bytes between two syncs of the temporary file. Default 8 MiB (see FileTransferServer's option). */
+  syncEveryBytes?: number;
+  /** Download bytes between two updates of its record in the state folder (each after a sync). Default 64 MiB. */
   checkpointEveryBytes?: number;
   /** Write downloads with O_DIRECT, around the page cache, where the file system allows it. Default true. */
   directIo?: boolean;
@@ -484,7 +486,10 @@ export class FileTransferClient extends EventEmitter {
             },
           }
         : {}),
-      ...(this.opts.checkpointEveryBytes !== undefined ? { syncEveryBytes: this.opts.checkpointEveryBytes } : {}),
+      ...(this.opts.syncEveryBytes !== undefined || this.opts.checkpointEveryBytes !== undefined
+        ? { syncEveryBytes: Math.min(this.opts.syncEveryBytes ?? 8 * 1024 * 1024, this.opts.checkpointEveryBytes ?? Infinity) }
+        : {}),
+      ...(this.opts.checkpointEveryBytes !== undefined ? { durableEveryBytes: this.opts.checkpointEveryBytes } : {}),
       directIo: this.opts.directIo ?? true,
       ...(persist
         ? {

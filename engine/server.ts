@@ -46,7 +46,13 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** How long an upload whose connection was lost waits for a resume. Default 24 h. */
   resumeTtlMs?: number;
-  /** Upload bytes between two syncs of the temporary file and checkpoints. Default 64 MiB. */
+  /**
+   * Upload bytes between two syncs of the temporary file. Default 8 MiB: the
+   * disk's write-back is paid in short flushes as the upload goes, instead of
+   * long ones that stall the writes behind them (see ChunkReceiver).
+   */
+  syncEveryBytes?: number;
+  /** Upload bytes between two checkpoints (what a restarted server resumes from). Default 64 MiB; a sync comes at least this often. */
   checkpointEveryBytes?: number;
   /**
    * Write uploads and read downloads with O_DIRECT, around the page cache,
@@ -105,6 +111,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       capabilities: OUR_CAPABILITIES,
       idleTimeoutMs: opts.idleTimeoutMs ?? Defaults.SERVER_IDLE_MS,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? Defaults.CONNECT_TIMEOUT_MS,
+      syncEveryBytes: opts.syncEveryBytes ?? 8 * 1024 * 1024,
       checkpointEveryBytes: opts.checkpointEveryBytes ?? 64 * 1024 * 1024,
       directIo: opts.directIo ?? true,
     };

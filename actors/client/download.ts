@@ -31,8 +31,10 @@ export interface DownloadSpec {
   openTemp: (existing?: string) => Promise<{ handle: FileHandle; path: string }>;
   /** Continue a download an earlier client process began (its record in the state folder). */
   resumeFrom?: { accept: DownloadAccept; tempPath: string; written: Buffer };
-  /** Bytes between two syncs of the temporary file (then `persist.durable`). */
+  /** Bytes between two syncs of the temporary file. */
   syncEveryBytes?: number;
+  /** Synced bytes between two `persist.durable` calls. */
+  durableEveryBytes?: number;
   /** Write with O_DIRECT where the file system allows it. */
   directIo?: boolean;
   /** Durable client state. */
@@ -185,6 +187,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       ...(this.spec.directIo !== false ? { path: this.temp!.path } : {}),
       deliver: (event) => this.tell(event),
       ...(this.spec.syncEveryBytes !== undefined ? { syncEveryBytes: this.spec.syncEveryBytes } : {}),
+      ...(this.spec.durableEveryBytes !== undefined ? { durableEveryBytes: this.spec.durableEveryBytes } : {}),
       onDurable: (durable) => this.spec.persist?.durable(durable),
       onProgress: (bytes, chunks) => {
         const elapsed = Math.max(1, this.ctx.clock.now() - this.startedMs);

@@ -12,7 +12,9 @@ export interface ServerLimits {
   capabilities: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
-  /** Upload bytes between two syncs + checkpoints. */
+  /** Upload bytes between two syncs of the temporary file. */
+  syncEveryBytes: number;
+  /** Upload bytes between two checkpoints (each after a sync). */
   checkpointEveryBytes: number;
   /** Uploads are written with O_DIRECT where possible. */
   directIo: boolean;

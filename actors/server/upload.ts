@@ -181,7 +181,8 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       ...(this.ctx.limits.directIo ? { path: slot.tempPath } : {}),
       deliver: (event) => this.tell(event),
       onDurable: (durable) => void this.checkpoint(durable),
-      syncEveryBytes: this.ctx.limits.checkpointEveryBytes,
+      syncEveryBytes: Math.min(this.ctx.limits.syncEveryBytes, this.ctx.limits.checkpointEveryBytes),
+      durableEveryBytes: this.ctx.limits.checkpointEveryBytes,
       onProgress: (bytes) => this.ctx.events.progress({ clientId: this.conn.clientId, transferId: m.transferId, direction: 'upload', bytes, total: m.fileSize }),
       onFailed: (error) => this.fail(error),
     });

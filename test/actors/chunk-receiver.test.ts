@@ -90,4 +90,61 @@ test('a sink that dies with a write in flight fails the transfer with its own co
   }
 });
 
+test('syncs every syncEveryBytes; reports the synced chunks durable only every durableEveryBytes', async () => {
+  const path = join(dir.path, 'cadence.part');
+  const fd = openSync(path, 'w+');
+  const workers = poolWorkers(pool);
+  let syncs = 0;
+  const counted = {
+    ...workers,
+    openSink: (opts: Parameters<typeof workers.openSink>[0]) => {
+      const sink = workers.openSink(opts);
+      return { ...sink, write: sink.write.bind(sink), finish: sink.finish.bind(sink), abort: sink.abort.bind(sink), settled: sink.settled.bind(sink), sync: () => (syncs++, sink.sync()) };
+    },
+  };
+  const durable: number[][] = [];
+  let acked = 0;
+  const acks: FrameSink = { ...frames, send: () => void acked++ };
+  try {
+    const receiver: ChunkReceiver = new ChunkReceiver({
+      transferId: '00000000-0000-4000-8000-000000000001',
+      fd,
+      path,
+      fileSize: 8 * CHUNK,
+      chunkSize: CHUNK,
+      sink: acks,
+      workers: counted,
+      syncEveryBytes: CHUNK,
+      durableEveryBytes: 3 * CHUNK,
+      deliver: (event: ChunkWritten | ChunkSynced) => {
+        if (event.kind === 'chunkWritten') receiver.written(event);
+        else receiver.synced(event);
+      },
+      onDurable: (bitmap) => durable.push([...bitmap.indices()]),
+      onFailed: (error) => assert.unreachable(String(error)),
+    });
+    // One chunk at a time, each acknowledged (written) and its sync settled before the next.
+    for (let i = 0; i < 8; i++) {
+      receiver.chunk(chunkOf(i, Buffer.alloc(CHUNK, i + 1)));
+      await within(
+        (async () => {
+          while (acked <= i || syncs <= i) await new Promise((r) => setTimeout(r, 2));
+          await new Promise((r) => setTimeout(r, 20));
+        })(),
+        10_000,
+        `chunk ${i} written and synced`,
+      );
+    }
+    assert.is(syncs, 8, 'a sync after every chunk (syncEveryBytes: one chunk)');
+    assert.equal(durable, [
+      [0, 1, 2],
+      [0, 1, 2, 3, 4, 5],
+    ], 'reported after 3 and 6 chunks synced, never more than was synced');
+    assert.is(await within(receiver.finishHash(), 10_000, 'finish').then((h) => h.length), 64);
+    await within(receiver.idle(), 10_000, 'idle');
+  } finally {
+    closeSync(fd);
+  }
+});
+
 test.run();
