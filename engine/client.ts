@@ -186,10 +186,13 @@ export class FileTransferClient extends EventEmitter {
     this.endpoint = parseEndpoint(endpoint);
     this.closing = false;
     this.pool ??= this.opts.pool ?? new WorkerPool();
+    // The worker threads start while the handshake goes on (see WorkerPool.ready).
+    const warming = this.pool.ready().catch(() => undefined);
     const connecting = this.withRetries(() => this.establish());
     this.connecting = connecting;
     try {
       const info = await connecting;
+      await warming;
       // disconnect() was called meanwhile: it closes the connection just made.
       if (this.closing) throw new FtsError(ErrorCode.TRANSFER_CANCELLED, 'disconnect() called while connecting');
       this.emit('connected', info);

@@ -152,8 +152,11 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
 
   /** Creates the storage folder and listens; resolves with the bound address. */
   async start(): Promise<ServerAddress> {
+    // The worker threads start meanwhile: the first transfer does not wait for them.
+    const warming = this.pool.ready().catch(() => undefined);
     await this.storage.init();
     await this.recoverUploads();
+    await warming;
     // stop() called while starting: do not listen after it.
     if (this.stopping) throw new Error('the server was stopped while starting');
     // Paused on accept: adoptSocket() re-makes each socket before anything is read.

@@ -62,6 +62,7 @@ export class WorkerPool {
   private readonly liveSinks = new Set<FileSinkHandle>();
   private readonly liveSources = new Set<FileSourceHandle>();
   private closed = false;
+  private warming: Promise<{ threadId: number }> | undefined;
 
   constructor(opts: WorkerPoolOptions = {}) {
     this.threads = Math.max(1, opts.threads ?? availableParallelism() - 1);
@@ -118,6 +119,18 @@ export class WorkerPool {
     this.liveSinks.add(handle);
     void handle.settled().then(() => this.liveSinks.delete(handle));
     return handle;
+  }
+
+  /**
+   * Resolves once a worker thread has started and loaded the task module.
+   * A thread takes about 90 ms to get there here: a client that began a
+   * transfer sooner had its first chunks wait for it (a download's first
+   * ACK came 100 ms after its first chunk arrived), so `connect()` waits
+   * for this alongside the handshake.
+   */
+  ready(): Promise<{ threadId: number }> {
+    this.warming ??= this.run<{ threadId: number }>('warm', {}, []);
+    return this.warming;
   }
 
   async syncFile(fd: number): Promise<void> {

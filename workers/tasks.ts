@@ -17,7 +17,7 @@ import { PAGE_BYTES as PAGE } from './aligned-memory.js';
 // Piscina hands its \`workerData\` option to each Worker as is, so node's own
 // export holds it: importing piscina's index here only to read it took 22 ms
 // of each worker's start-up (and delayed a client's first chunk).
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type ReadChunkTask, type SyncTask, type TaskFailure, type SinkTask, type SourceReply, type SourceRequest, type SourceTask, type BufferRef, type WorkerSetup } from './types.js';
 
 const setup = workerData as WorkerSetup | undefined;
@@ -220,6 +220,11 @@ export function fileSource(task: SourceTask): Promise<{ ok: true }> {
 /** A received file's sink: its chunks checked, written and hashed in this thread (see sink-task.ts). */
 export function fileSink(task: SinkTask): Promise<{ ok: true } | TaskFailure> {
   return runFileSink(task, viewOf);
+}
+
+/** Nothing: a first task, so the thread that runs it has loaded this module (WorkerPool.ready). */
+export function warm(): { threadId: number } {
+  return { threadId };
 }
 
 /** Makes written data durable before anything (a checkpoint, a rename) names it. */
