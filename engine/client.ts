@@ -29,6 +29,8 @@ import { WorkerPool } from '../workers/pool.js';
 import { pipeSocket, ReadBuffers, SocketSink } from './transport.js';
 import { poolWorkers } from './workers.js';
 
+const MiB = 1024 * 1024;
+
 export type { TransferProgress, TransferResult, TransferResumed };
 export type CompressionOption = 'none' | 'always' | 'adaptive';
 
@@ -61,7 +63,12 @@ export interface ClientOptions {
    * `$XDG_CACHE_HOME/fts/transfers` or `~/.cache/fts/transfers`.
    */
   stateDir?: string | false;
-  /** Download bytes between two syncs of the temporary file. Default 8 MiB (see FileTransferServer's option). */
+  /**
+   * Download bytes between two syncs of the temporary file. Default 64 MiB:
+   * unlike an upload's server (see FileTransferServer's option), a download
+   * measured no faster with syncs every 8 MiB, and its client spent about
+   * 0.15 s more CPU a GiB on them (6 interleaved pairs).
+   */
   syncEveryBytes?: number;
   /** Download bytes between two updates of its record in the state folder (each after a sync). Default 64 MiB. */
   checkpointEveryBytes?: number;
@@ -489,10 +496,8 @@ export class FileTransferClient extends EventEmitter {
             },
           }
         : {}),
-      ...(this.opts.syncEveryBytes !== undefined || this.opts.checkpointEveryBytes !== undefined
-        ? { syncEveryBytes: Math.min(this.opts.syncEveryBytes ?? 8 * 1024 * 1024, this.opts.checkpointEveryBytes ?? Infinity) }
-        : {}),
-      ...(this.opts.checkpointEveryBytes !== undefined ? { durableEveryBytes: this.opts.checkpointEveryBytes } : {}),
+      syncEveryBytes: Math.min(this.opts.syncEveryBytes ?? 64 * MiB, this.opts.checkpointEveryBytes ?? 64 * MiB),
+      durableEveryBytes: this.opts.checkpointEveryBytes ?? 64 * MiB,
       directIo: this.opts.directIo ?? true,
       ...(persist
         ? {
