@@ -63,6 +63,8 @@ function generate(path: string): void {
 
 interface SideFigures {
   cpuSeconds: number;
+  /** A server's CPU from its client's connection on (its own start-up left out). */
+  sessionCpuSeconds?: number;
   peakRssMB: number;
 }
 
@@ -168,8 +170,8 @@ for (let run = 1; run <= runs; run++) {
   console.log(
     `run ${run}: netcat ${mbps(nc).toFixed(0)} MB/s (${mbps(copy.durableSeconds).toFixed(0)} with sync) | minimal copy ${mbps(minimal.seconds).toFixed(0)} MB/s ` +
       `server ${minimal.server.cpuSeconds.toFixed(2)} cpu-s, client ${minimal.client.cpuSeconds.toFixed(2)} cpu-s | upload ${mbps(up.seconds).toFixed(0)} MB/s (${(nc / up.seconds).toFixed(2)}x netcat, ${(minimal.seconds / up.seconds).toFixed(2)}x minimal) ` +
-      `server ${up.server.cpuSeconds.toFixed(2)} cpu-s ${up.server.peakRssMB.toFixed(0)} MB, client ${up.client.cpuSeconds.toFixed(2)} cpu-s ${up.client.peakRssMB.toFixed(0)} MB | ` +
-      `download ${mbps(down.seconds).toFixed(0)} MB/s (${(nc / down.seconds).toFixed(2)}x netcat, ${(minimal.seconds / down.seconds).toFixed(2)}x minimal) server ${down.server.cpuSeconds.toFixed(2)} cpu-s ${down.server.peakRssMB.toFixed(0)} MB, client ${down.client.cpuSeconds.toFixed(2)} cpu-s ${down.client.peakRssMB.toFixed(0)} MB`,
+      `server ${up.server.cpuSeconds.toFixed(2)} cpu-s (${(up.server.sessionCpuSeconds ?? NaN).toFixed(2)} after start-up) ${up.server.peakRssMB.toFixed(0)} MB, client ${up.client.cpuSeconds.toFixed(2)} cpu-s ${up.client.peakRssMB.toFixed(0)} MB | ` +
+      `download ${mbps(down.seconds).toFixed(0)} MB/s (${(nc / down.seconds).toFixed(2)}x netcat, ${(minimal.seconds / down.seconds).toFixed(2)}x minimal) server ${down.server.cpuSeconds.toFixed(2)} cpu-s (${(down.server.sessionCpuSeconds ?? NaN).toFixed(2)} after start-up) ${down.server.peakRssMB.toFixed(0)} MB, client ${down.client.cpuSeconds.toFixed(2)} cpu-s ${down.client.peakRssMB.toFixed(0)} MB`,
   );
 }
 const summary = {
@@ -190,6 +192,7 @@ const summary = {
     ratioToNetcatThenSync: median(rows.map((r) => r.ncDurable / r.up.seconds)),
     ratioToMinimalCopy: median(rows.map((r) => r.minimal.seconds / r.up.seconds)),
     serverCpuSeconds: median(rows.map((r) => r.up.server.cpuSeconds)),
+    serverCpuSecondsAfterStartup: median(rows.map((r) => r.up.server.sessionCpuSeconds ?? NaN)),
     clientCpuSeconds: median(rows.map((r) => r.up.client.cpuSeconds)),
     serverPeakRssMB: median(rows.map((r) => r.up.server.peakRssMB)),
     clientPeakRssMB: median(rows.map((r) => r.up.client.peakRssMB)),
@@ -200,6 +203,7 @@ const summary = {
     ratioToNetcatThenSync: median(rows.map((r) => r.ncDurable / r.down.seconds)),
     ratioToMinimalCopy: median(rows.map((r) => r.minimal.seconds / r.down.seconds)),
     serverCpuSeconds: median(rows.map((r) => r.down.server.cpuSeconds)),
+    serverCpuSecondsAfterStartup: median(rows.map((r) => r.down.server.sessionCpuSeconds ?? NaN)),
     clientCpuSeconds: median(rows.map((r) => r.down.client.cpuSeconds)),
     serverPeakRssMB: median(rows.map((r) => r.down.server.peakRssMB)),
     clientPeakRssMB: median(rows.map((r) => r.down.client.peakRssMB)),
