@@ -142,6 +142,7 @@ export class ChunkSender {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.release();
     this.pump();
   }
 
@@ -165,8 +166,13 @@ export class ChunkSender {
       this.o.onAllAcked();
       return;
     }
-    while (this.waiting.length > 0 && this.sent.size < this.o.window) this.transmit(this.waiting.shift()!);
+    this.release();
     this.pump();
+  }
+
+  /** Sends chunks read ahead while the window has room (and the transfer is not paused). */
+  private release(): void {
+    while (!this.paused && !this.stopped && this.waiting.length > 0 && this.sent.size < this.o.window) this.transmit(this.waiting.shift()!);
   }
 
   /** CHUNK_NACK: re-read and resend each index, at most `maxRetries` times (§4, §8.13). */
@@ -190,7 +196,8 @@ export class ChunkSender {
   sendRead(read: ChunkRead): void {
     const { result, index, token } = read;
     const buffer = this.o.workers.viewOf(result.ref);
-    if (this.stopped || this.o.sink.closed) {
+    // Acknowledged while it was being read again (a NACK crossed by an ACK): sent, and counted, already.
+    if (this.stopped || this.o.sink.closed || !this.unacked.has(index)) {
       this.giveBack(token, buffer);
       return;
     }
@@ -203,8 +210,9 @@ export class ChunkSender {
       if (!result.compressed && this.wantedCompression(index)) this.skipCompression = INCOMPRESSIBLE_SKIP;
     }
     const ready = { index, token, result, buffer };
-    // A resend goes at once: its chunk is in the window already.
-    if (!this.sent.has(index) && this.sent.size >= this.o.window) this.waiting.push(ready);
+    // A resend goes at once: its chunk is in the window already. A paused
+    // transfer (TRANSFER_PAUSE) sends nothing new until it is resumed.
+    if (!this.sent.has(index) && (this.paused || this.sent.size >= this.o.window)) this.waiting.push(ready);
     else this.transmit(ready);
   }
 

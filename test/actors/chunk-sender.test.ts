@@ -164,6 +164,86 @@ test('reads run ahead of the window, yet never more than window chunks are sent 
   await pool.close();
 });
 
+/** A sender with its own options over the test file; its reads come back through a microtask. */
+function custom(fd: number, workers: ChunkWorkers, sent: number[], o: { window: number; readConcurrency: number; fileSize: number }): { sender: ChunkSender; failures: FtsError[] } {
+  const failures: FtsError[] = [];
+  const sender: ChunkSender = new ChunkSender({
+    transferId: '00000000-0000-4000-8000-000000000004',
+    fd,
+    fileSize: o.fileSize,
+    chunkSize: CHUNK,
+    window: o.window,
+    readConcurrency: o.readConcurrency,
+    compression: 'none',
+    sink: frames(sent),
+    workers,
+    clock: new FakeClock(),
+    deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
+    onAllAcked: () => undefined,
+    onFailed: (e) => failures.push(e),
+  });
+  return { sender, failures };
+}
+
+async function until(what: string, done: () => boolean): Promise<void> {
+  await within(
+    (async () => {
+      while (!done()) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    5_000,
+    what,
+  );
+}
+
+test('a NACKed chunk acknowledged while it is read again is not sent again, nor counted twice; every buffer comes back', async () => {
+  const pool = new WorkerPool({ threads: 1 });
+  const fd = openSync(path, 'r');
+  const free = pool.buffers.freeSlots;
+  const sent: number[] = [];
+  const { sender, failures } = custom(fd, poolWorkers(pool), sent, { window: 2, readConcurrency: 1, fileSize: 3 * CHUNK });
+  sender.start();
+  await until('two chunks sent', () => sent.length === 2);
+  // The receiver NACKs chunk 0, then (a duplicate that crossed the NACK) acknowledges it before the re-read is back.
+  sender.nack([0], -720);
+  sender.ack(0, 1);
+  sender.ack(1, 1);
+  await until('chunk 2 sent', () => sent.length >= 3);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(sent.length, 3, 'chunks 0, 1, 2 once each: the stale re-read of 0 was dropped');
+  assert.not.ok(sender.isDone, 'chunk 2 is not acknowledged yet');
+  sender.ack(2, 1);
+  assert.ok(sender.isDone);
+  assert.equal(failures, []);
+  sender.stop();
+  await within(sender.idle(), 5_000, 'idle');
+  assert.is(pool.buffers.freeSlots, free, 'every slot given back');
+  closeSync(fd);
+  await pool.close();
+});
+
+test('paused (TRANSFER_PAUSE), a sender sends nothing new, not even what it read ahead; resume() lets it out', async () => {
+  const pool = new WorkerPool({ threads: 1 });
+  const fd = openSync(path, 'r');
+  const free = pool.buffers.freeSlots;
+  const sent: number[] = [];
+  const { sender, failures } = custom(fd, poolWorkers(pool), sent, { window: 2, readConcurrency: 2, fileSize: 8 * CHUNK });
+  sender.start();
+  await until('the window is full', () => sent.length === 2);
+  await new Promise((r) => setTimeout(r, 50));
+  sender.pause();
+  sender.ack(0, 2);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(sent.length, 2, 'nothing sent while paused, though the window has room and two chunks are read');
+  sender.resume();
+  assert.is(sent.length, 4, 'the two chunks read ahead go out at once on resume');
+  sender.stop();
+  await within(sender.idle(), 5_000, 'idle');
+  assert.is(pool.buffers.freeSlots, free, 'stopped with chunks read ahead: every slot given back');
+  assert.equal(failures, []);
+  closeSync(fd);
+  await pool.close();
+});
+
 test('the pool closes under a sender: its reads are refused, and the transfer fails with the code (no stream error escapes)', async () => {
   const pool = new WorkerPool({ threads: 1 });
   await pool.close();
