@@ -24,7 +24,7 @@
  * is unknown or refused (tmpfs, macOS), the same path writes buffered.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants as fsc, fdatasync, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { uncompressSync } from 'lz4-napi';
@@ -99,6 +99,9 @@ const staging = {
  */
 const POOLED_WRITES = 2;
 let pooledWrites = 0;
+/** Syncs on libuv's thread pool in flight from this worker, at most. */
+const POOLED_SYNCS = 1;
+let pooledSyncs = 0;
 
 /**
  * Writes all of `data` at `position`: on libuv's thread pool when `pooled`, so
@@ -233,10 +236,18 @@ class FileSink {
   /**
    * Syncs the file on libuv's thread pool, so writes go on meanwhile. It
    * covers every write of an earlier request: requests are served in order
-   * and each one's writes are done before the next is taken.
+   * and each one's writes are done before the next is taken. One sync a
+   * worker at a time goes to the pool (it is the whole process's, see
+   * POOLED_WRITES); while one is under way, others run here, in line.
    */
-  sync(): Promise<void> {
-    return new Promise((resolve, reject) => fdatasync(this.t.fd, (err) => (err ? reject(err) : resolve())));
+  async sync(): Promise<void> {
+    if (pooledSyncs >= POOLED_SYNCS) return fdatasyncSync(this.t.fd);
+    pooledSyncs++;
+    try {
+      await new Promise<void>((resolve, reject) => fdatasync(this.t.fd, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      pooledSyncs--;
+    }
   }
 
   /** The file ends at `fileSize`: hashes what is left (from the file) and returns the digest. */

@@ -566,6 +566,15 @@ test('a sync still under way when the sink is aborted is answered (it runs besid
   closeTarget(t);
 });
 
+test('syncs of several sinks of one worker at once: one goes to libuv\'s pool, the others run in line; all are answered and the files are right', async () => {
+  const targets = [0, 1, 2].map((k) => target(randomData(2 * CHUNK + 7, 40 + k), CHUNK));
+  const sinks = targets.map((t) => openSink(t));
+  await Promise.all(targets.map((t, k) => writeOk(t, sinks[k]!, [0])));
+  await within(Promise.all(sinks.map((sink) => sink.sync())), 5_000, 'three syncs at once');
+  await Promise.all(targets.map((t, k) => writeOk(t, sinks[k]!, [1, 2])));
+  for (let k = 0; k < 3; k++) await finishAndCheck(targets[k]!, sinks[k]!);
+});
+
 test('a sync the file system refuses (a FIFO: EINVAL) answers -751, and the sink still settles', async () => {
   const fifo = join(dir, `fifo-${++files}`);
   execFileSync('mkfifo', [fifo]);
