@@ -39,6 +39,8 @@ export interface StorageOptions {
   reserveBytes?: number;
   /** Read stored files with O_DIRECT where the file system allows it. Default true. */
   directIo?: boolean;
+  /** How a folder is fsynced after a rename into it (tests inject a failure). Default `syncDirectory`. */
+  syncFolder?: (dir: string) => Promise<void>;
 }
 
 export class Storage implements ServerStorage {
@@ -49,6 +51,7 @@ export class Storage implements ServerStorage {
   private readonly quota: number;
   private readonly reserve: number;
   private readonly directIo: boolean;
+  private readonly syncFolder: (dir: string) => Promise<void>;
   private index = new Map<string, IndexEntry>();
   private readonly active = new Map<string, number>();
   private reservedBytes = 0;
@@ -65,6 +68,7 @@ export class Storage implements ServerStorage {
     this.quota = opts.quotaBytes ?? Number.POSITIVE_INFINITY;
     this.reserve = opts.reserveBytes ?? 0;
     this.directIo = opts.directIo ?? true;
+    this.syncFolder = opts.syncFolder ?? syncDirectory;
   }
 
   /** Creates the folders and loads the index; `recoverUploads` then deals with the temporary files. */
@@ -129,14 +133,16 @@ export class Storage implements ServerStorage {
       tempPath,
       commit: async (sha256, modifiedMs) => {
         settle();
+        let renamed = false;
         try {
           await checkpointing.catch(() => undefined);
           await handle.datasync();
           await handle.close();
           const finalPath = this.pathOf(name);
           await rename(tempPath, finalPath);
+          renamed = true;
           // Durable before the client hears UPLOAD_VERIFY.
-          await syncDirectory(dirname(finalPath));
+          await this.syncFolder(dirname(finalPath));
           await removeCheckpoint(checkpointPath);
           if (modifiedMs !== undefined) await utimes(finalPath, new Date(), new Date(modifiedMs));
           const st = await stat(finalPath);
@@ -146,6 +152,11 @@ export class Storage implements ServerStorage {
           return { name, ...entry };
         } catch (err) {
           await rm(tempPath, { force: true });
+          // Renamed but not made durable: the client is told it failed, so nothing is left under the name.
+          if (renamed) {
+            await rm(this.pathOf(name), { force: true });
+            if (this.index.delete(name)) await this.saveIndex();
+          }
           await removeCheckpoint(checkpointPath);
           throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot store "${name}": ${(err as Error).message}`, { cause: err });
         }

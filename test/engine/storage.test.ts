@@ -1,0 +1,73 @@
+/**
+ * Storage's commit when the folder fsync after the rename fails (a fault
+ * injected through `syncFolder`, as an EIO from a failing disk would come):
+ * the upload is refused with -740 and nothing is left under its name, in the
+ * folder or in the listing; the name is free for the next upload.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Storage } from '../../engine/storage.js';
+import { ErrorCode, FtsError } from '../../protocol/errors.js';
+import { SortBy, SortOrder } from '../../protocol/constants.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { tempDir, type TempDir } from '../helpers/fixtures.js';
+
+const test = suite('engine: storage commit');
+let pool: WorkerPool;
+let dir: TempDir;
+
+test.before(async () => {
+  pool = new WorkerPool({ threads: 1 });
+  dir = await tempDir('fts-storage-');
+});
+test.after(async () => {
+  await pool.close();
+  await dir.remove();
+});
+
+const data = Buffer.from('stored bytes\n');
+const sha = createHash('sha256').update(data).digest('hex');
+
+test('the folder fsync fails after the rename: -740, the file is gone again, not listed, and its name is free', async () => {
+  let failNext = true;
+  const synced: string[] = [];
+  const storage = new Storage(
+    {
+      root: dir.path,
+      directIo: false,
+      syncFolder: async (folder) => {
+        synced.push(folder);
+        if (failNext) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    },
+    pool,
+  );
+  await storage.init();
+  const first = await storage.reserveUpload({ name: 'a.bin', size: data.length, transferId: '00000000-0000-4000-8000-0000000000a1', overwrite: false });
+  writeSync(first.fd, data, 0, data.length, 0);
+  let error: unknown;
+  try {
+    await first.commit(sha, undefined);
+  } catch (err) {
+    error = err;
+  }
+  assert.instance(error, FtsError);
+  assert.is((error as FtsError).code, ErrorCode.STORAGE_ERROR);
+  assert.equal(synced, [dir.path], 'the folder the file was renamed into was synced');
+  assert.not.ok(existsSync(join(dir.path, 'a.bin')), 'nothing under the name');
+  assert.not.ok(existsSync(first.tempPath), 'nor under the temporary name');
+  const listed = await storage.list({ pattern: '*', offset: 0, limit: 0, sortBy: SortBy.NAME, sortOrder: SortOrder.ASC });
+  assert.is(listed.total, 0, 'not listed');
+  // The same upload again, the disk well: stored.
+  failNext = false;
+  const second = await storage.reserveUpload({ name: 'a.bin', size: data.length, transferId: '00000000-0000-4000-8000-0000000000a2', overwrite: false });
+  writeSync(second.fd, data, 0, data.length, 0);
+  const stored = await second.commit(sha, undefined);
+  assert.is(stored.sha256, sha);
+  assert.ok(existsSync(join(dir.path, 'a.bin')));
+});
+
+test.run();
