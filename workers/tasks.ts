@@ -7,7 +7,7 @@
  * `{ ok: false, code, message }` results; only bugs throw.
  */
 import { createHash } from 'node:crypto';
-import { fdatasyncSync, fstatSync, readSync, readvSync } from 'node:fs';
+import { fdatasyncSync, fstatSync, readSync, readv, readvSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32 } from '@node-rs/crc32';
 import { compressSync } from 'lz4-napi';
@@ -126,6 +126,33 @@ function readRuns(reads: ReadChunkTask[]): Set<ReadChunkTask> {
 }
 
 /**
+ * Vectored direct reads on libuv's thread pool in flight from this worker, at
+ * most: that pool (4 threads) is the whole process's (see POOLED_WRITES in
+ * sink-task.ts).
+ */
+const POOLED_READS = 2;
+let pooledReads = 0;
+
+/** A message's reads when they are one run of adjacent direct reads (as `readRuns` would read them): where to read it. */
+function directRun(reads: ReadChunkTask[]): { fd: number; targets: Buffer[]; position: number; length: number } | undefined {
+  if (reads.length < 2 || reads.length > VECTORED_READS) return undefined;
+  const first = runTarget(reads[0]!);
+  if (!first.direct) return undefined;
+  const targets = [first.into];
+  let end = reads[0]!.position + reads[0]!.length;
+  for (let k = 1; k < reads.length; k++) {
+    const next = reads[k]!;
+    // Past whole pages only: the file's end may cut the last chunk short.
+    if (reads[k - 1]!.length % PAGE !== 0 || next.position !== end) return undefined;
+    const target = runTarget(next);
+    if (!target.direct || target.fd !== first.fd) return undefined;
+    targets.push(target.into);
+    end += next.length;
+  }
+  return { fd: first.fd, targets, position: reads[0]!.position, length: end - reads[0]!.position };
+}
+
+/**
  * Reads, checks and maybe compresses one chunk; `raw` sees its bytes as read,
  * before any compression. `alreadyRead`: its bytes are in its buffer already.
  */
@@ -194,6 +221,31 @@ export function fileSource(task: SourceTask): Promise<{ ok: true }> {
     // Requests are handled in arrival order; a digest may take a while (reading back).
     let queue = Promise.resolve();
     port.on('message', (m: SourceRequest) => {
+      // A message that is one run of direct reads (a download's) is read on
+      // libuv's pool, so the next message's read starts meanwhile: the disk
+      // has two requests at a time instead of one (1 GiB downloads, medians
+      // 3.60 -> 3.34 s in 6 pairs, 3.27 -> 3.07 s in 5). Replies still go
+      // in order: a sink given chunks out of order reads them back.
+      const run = m.op === 'read' && !hash && pooledReads < POOLED_READS ? directRun(m.reads) : undefined;
+      if (run && m.op === 'read') {
+        const reads = m.reads;
+        pooledReads++;
+        const read = new Promise<boolean>((resolve) =>
+          readv(run.fd, run.targets, run.position, (err, got) => {
+            pooledReads--;
+            if (err?.code === 'EINVAL') refusedDirect.add(run.fd);
+            // A failed or short run is read again chunk by chunk, as readRuns' would be.
+            resolve(!err && got >= run.length);
+          }),
+        );
+        queue = queue
+          .then(() => read)
+          .then((done) => {
+            const results = reads.map((r) => readOne(r, undefined, done));
+            port.postMessage({ op: 'read', id: m.id, results } satisfies SourceReply, reads.flatMap((r) => (r.ref.buffer ? [r.ref.buffer] : [])));
+          });
+        return;
+      }
       queue = queue.then(async () => {
         if (m.op === 'read') {
           const read = readRuns(m.reads);
