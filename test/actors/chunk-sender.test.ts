@@ -106,64 +106,6 @@ test('all chunks go out through one source; stop() closes it and idle() waits un
   await pool.close();
 });
 
-test('reads run ahead of the window, yet never more than window chunks are sent unacknowledged; an ACK lets a chunk already read out at once', async () => {
-  const pool = new WorkerPool({ threads: 1 });
-  const workers = poolWorkers(pool);
-  const fd = openSync(path, 'r');
-  const sent: number[] = [];
-  let reads = 0;
-  const counted: ChunkWorkers = {
-    ...workers,
-    openSource: () => {
-      const source = workers.openSource!();
-      return { ...source, read: (task) => (reads++, source.read(task)), digest: () => source.digest(), close: () => source.close(), settled: () => source.settled() };
-    },
-  };
-  let failed: FtsError | undefined;
-  const sender: ChunkSender = new ChunkSender({
-    transferId: '00000000-0000-4000-8000-000000000003',
-    fd,
-    fileSize: 8 * CHUNK + 5,
-    chunkSize: CHUNK,
-    window: 4,
-    readConcurrency: 2,
-    compression: 'none',
-    sink: frames(sent),
-    workers: counted,
-    clock: new FakeClock(),
-    deliver: (read: ChunkRead) => queueMicrotask(() => sender.sendRead(read)),
-    onAllAcked: () => undefined,
-    onFailed: (e) => (failed = e),
-  });
-  sender.start();
-  const settle = async (what: string, done: () => boolean) =>
-    within(
-      (async () => {
-        while (!done()) await new Promise((r) => setTimeout(r, 5));
-      })(),
-      5_000,
-      what,
-    );
-  await settle('the window is full', () => sent.length === 4);
-  await settle('two chunks read ahead', () => reads === 6);
-  // Give a sender that ignored the window every chance to show it.
-  await new Promise((r) => setTimeout(r, 50));
-  assert.is(sent.length, 4, 'no fifth chunk before an ACK');
-  assert.is(reads, 6, 'window + readConcurrency chunks read, no more');
-  sender.ack(0, 2);
-  assert.is(sent.length, 6, 'the two chunks read ahead go out with the ACK, before any new read');
-  await settle('two more read ahead', () => reads === 8);
-  sender.ack(2, 4);
-  await settle('the rest sent', () => sent.length === 9);
-  sender.ack(6, 3);
-  assert.ok(sender.isDone);
-  assert.is(failed, undefined);
-  sender.stop();
-  await within(sender.idle(), 5_000, 'idle');
-  closeSync(fd);
-  await pool.close();
-});
-
 /** A sender with its own options over the test file; its reads come back through a microtask. */
 function custom(fd: number, workers: ChunkWorkers, sent: number[], o: { window: number; readConcurrency: number; fileSize: number }): { sender: ChunkSender; failures: FtsError[] } {
   const failures: FtsError[] = [];
@@ -194,6 +136,41 @@ async function until(what: string, done: () => boolean): Promise<void> {
     what,
   );
 }
+
+test('reads run ahead of the window, yet never more than window chunks are sent unacknowledged; an ACK lets a chunk already read out at once', async () => {
+  const pool = new WorkerPool({ threads: 1 });
+  const workers = poolWorkers(pool);
+  const fd = openSync(path, 'r');
+  const sent: number[] = [];
+  let reads = 0;
+  const counted: ChunkWorkers = {
+    ...workers,
+    openSource: () => {
+      const source = workers.openSource!();
+      return { ...source, read: (task) => (reads++, source.read(task)), digest: () => source.digest(), close: () => source.close(), settled: () => source.settled() };
+    },
+  };
+  const { sender, failures } = custom(fd, counted, sent, { window: 4, readConcurrency: 2, fileSize: 8 * CHUNK + 5 });
+  sender.start();
+  await until('the window is full', () => sent.length === 4);
+  await until('two chunks read ahead', () => reads === 6);
+  // Give a sender that ignored the window every chance to show it.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(sent.length, 4, 'no fifth chunk before an ACK');
+  assert.is(reads, 6, 'window + readConcurrency chunks read, no more');
+  sender.ack(0, 2);
+  assert.is(sent.length, 6, 'the two chunks read ahead go out with the ACK, before any new read');
+  await until('two more read ahead', () => reads === 8);
+  sender.ack(2, 4);
+  await until('the rest sent', () => sent.length === 9);
+  sender.ack(6, 3);
+  assert.ok(sender.isDone);
+  assert.equal(failures, []);
+  sender.stop();
+  await within(sender.idle(), 5_000, 'idle');
+  closeSync(fd);
+  await pool.close();
+});
 
 test('a NACKed chunk acknowledged while it is read again is not sent again, nor counted twice; every buffer comes back', async () => {
   const pool = new WorkerPool({ threads: 1 });
