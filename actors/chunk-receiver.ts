@@ -23,6 +23,7 @@ import type { ChunkData } from '../protocol/messages/types.js';
 import { failureError } from '../workers/failure.js';
 import type { WriteChunkResult } from '../workers/types.js';
 import type { ChunkWorkers, FileSink, FrameSink } from './ports.js';
+import type { ReceiveBudget } from './receive-budget.js';
 
 export interface ChunkReceiverOptions {
   transferId: string;
@@ -46,6 +47,8 @@ export interface ChunkReceiverOptions {
   syncEveryBytes?: number;
   /** Synced bytes between two `onDurable` reports. Default 64 MiB. */
   durableEveryBytes?: number;
+  /** Shared with the other receivers and the transport: the bytes of chunks accepted and not yet written are held in it. */
+  budget?: ReceiveBudget;
   deliver: (event: ChunkWritten | ChunkSynced) => void;
   /** After a sync, once `durableEveryBytes` were synced since the last report: the chunks now durable (to checkpoint). */
   onDurable?: (durable: ChunkBitmap) => void;
@@ -152,6 +155,7 @@ export class ChunkReceiver {
     }
     this.writing.add(i);
     this.queued.push(m);
+    this.o.budget?.take(m.data.length);
     this.dispatchWrites();
   }
 
@@ -159,6 +163,10 @@ export class ChunkReceiver {
     if (this.writeInFlight || this.queued.length === 0 || this.stopped) return;
     const batch = this.queued.splice(0, WRITE_BATCH);
     const indices = batch.map((m) => m.chunkIndex);
+    // Given back when the request settles, not when its answer is handled:
+    // a stopped owner may never handle it.
+    const held = batch.reduce((sum, m) => sum + m.data.length, 0);
+    const giveBack = () => this.o.budget?.give(held);
     this.writeInFlight = true;
     this.track(
       this.fileSink
@@ -172,8 +180,12 @@ export class ChunkReceiver {
           })),
         )
         .then(
-          (results) => this.o.deliver({ kind: 'chunkWritten', indices, results }),
+          (results) => {
+            giveBack();
+            this.o.deliver({ kind: 'chunkWritten', indices, results });
+          },
           (error: unknown) => {
+            giveBack();
             const failure = error instanceof FtsError ? { code: error.code, message: error.message } : { code: ErrorCode.FILE_WRITE_ERROR, message: String(error) };
             this.o.deliver({
               kind: 'chunkWritten',
@@ -251,7 +263,10 @@ export class ChunkReceiver {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const m of this.queued.splice(0)) this.release(m);
+    for (const m of this.queued.splice(0)) {
+      this.o.budget?.give(m.data.length);
+      this.release(m);
+    }
     this.fileSink.abort();
   }
 

@@ -20,7 +20,7 @@ function usage(): { cpuSeconds: number; userSeconds: number; peakRssMB: number }
 const [role, a, b, c] = process.argv.slice(2);
 if (role === 'server') {
   const window = process.env.FTS_WINDOW ? Number(process.env.FTS_WINDOW) : undefined;
-  const server = new FileTransferServer({ root: a!, port: 0, maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}), ...(process.env.FTS_CHECKPOINT ? { checkpointEveryBytes: Number(process.env.FTS_CHECKPOINT) } : {}), ...(process.env.FTS_SYNC ? { syncEveryBytes: Number(process.env.FTS_SYNC) } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
+  const server = new FileTransferServer({ root: a!, port: 0, ...(process.env.FTS_BUFFERED ? { maxBufferedBytes: Number(process.env.FTS_BUFFERED) } : {}), maxFileSize: 64 * 1024 ** 3, pool, ...(window ? { window } : {}), ...(process.env.FTS_CHECKPOINT ? { checkpointEveryBytes: Number(process.env.FTS_CHECKPOINT) } : {}), ...(process.env.FTS_SYNC ? { syncEveryBytes: Number(process.env.FTS_SYNC) } : {}), ...(process.env.FTS_DIRECT_IO === '0' ? { directIo: false } : {}) });
   // The server's CPU from its first client on: what a long-running server spends on a transfer, without its own start-up.
   let atFirstClient: number | undefined;
   server.once('clientConnected', () => (atFirstClient = usage().cpuSeconds));
@@ -30,7 +30,8 @@ if (role === 'server') {
     void server.stop().then(async () => {
       await pool.close();
       const total = usage();
-      process.stdout.write(`${JSON.stringify({ role, ...total, ...(atFirstClient !== undefined ? { sessionCpuSeconds: total.cpuSeconds - atFirstClient } : {}) })}\n`);
+      const bufferedPeakMB = server.buffered.peakBytes / 2 ** 20;
+      process.stdout.write(`${JSON.stringify({ role, ...total, bufferedPeakMB, ...(atFirstClient !== undefined ? { sessionCpuSeconds: total.cpuSeconds - atFirstClient } : {}) })}\n`);
       process.exit(0);
     });
   });

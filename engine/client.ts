@@ -15,6 +15,7 @@ import { ClientDownloadActor } from '../actors/client/download.js';
 import type { ClientTransferContext, TransferProgress, TransferResult, TransferResumed } from '../actors/client/ports.js';
 import { ClientUploadActor } from '../actors/client/upload.js';
 import { systemClock, type Clock } from '../actors/ports.js';
+import { ReceiveBudget } from '../actors/receive-budget.js';
 import { Compression, Defaults, DisconnectReason, MessageType as T, OUR_CAPABILITIES, PROTOCOL_VERSION, SortBy, SortOrder } from '../protocol/constants.js';
 import { encodeControl } from '../protocol/codec.js';
 import { ErrorCode, FtsError, isFtsError } from '../protocol/errors.js';
@@ -74,6 +75,12 @@ export interface ClientOptions {
   checkpointEveryBytes?: number;
   /** Write downloads with O_DIRECT, around the page cache, where the file system allows it. Default true. */
   directIo?: boolean;
+  /**
+   * Received chunk data held in memory at once, across all downloads, before
+   * the client stops reading the socket until writes catch up. Default
+   * 64 MiB (see FileTransferServer's option of the same name).
+   */
+  maxBufferedBytes?: number;
 }
 
 export interface ServerInfo {
@@ -146,6 +153,7 @@ export class FileTransferClient extends EventEmitter {
   private readonly opts: ClientOptions;
   private readonly clock: Clock;
   private pool: WorkerPool | undefined;
+  private readonly receiveBudget: ReceiveBudget;
 
   private sink: SocketSink | undefined;
   private conn: ClientConnectionActor | undefined;
@@ -171,7 +179,14 @@ export class FileTransferClient extends EventEmitter {
     this.clock = opts.clock ?? systemClock;
     this.policy = { ...DEFAULT_RECONNECT_POLICY, ...opts.reconnect };
     this.clientId = opts.clientId ?? newUuid();
+    this.receiveBudget = new ReceiveBudget(opts.maxBufferedBytes ?? 64 * 1024 * 1024);
     this.state = opts.stateDir === false ? undefined : new ClientStateStore(opts.stateDir ?? defaultStateDir());
+  }
+
+  /** Received chunk data held now, the most held at once, and the limit (`maxBufferedBytes`). */
+  get buffered(): { bytes: number; peakBytes: number; limitBytes: number } {
+    const b = this.receiveBudget;
+    return { bytes: b.heldBytes, peakBytes: b.peakBytes, limitBytes: b.limitBytes };
   }
 
   get serverInfo(): ServerInfo | undefined {
@@ -249,6 +264,7 @@ export class FileTransferClient extends EventEmitter {
       },
       Defaults.MAX_CHUNK_SIZE,
       reads,
+      this.receiveBudget,
     );
     conn.onDrain = resume;
     sink.send([
@@ -646,6 +662,7 @@ export class FileTransferClient extends EventEmitter {
         return client.sink!;
       },
       workers: poolWorkers(pool),
+      receiveBudget: this.receiveBudget,
       clock: this.clock,
       capabilities: this.info?.capabilities ?? 0,
       requestTimeoutMs: this.opts.requestTimeoutMs ?? Defaults.REQUEST_TIMEOUT_MS,

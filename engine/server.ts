@@ -11,6 +11,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Actor, Supervisor } from '../actors/actor.js';
+import { ReceiveBudget } from '../actors/receive-budget.js';
 import { systemClock, type ChunkWorkers, type Clock } from '../actors/ports.js';
 import type { Decision, DownloadRequestInfo, ServerContext, ServerEvents, ServerLimits, UploadRequestInfo } from '../actors/server/ports.js';
 import { ServerConnectionActor } from '../actors/server/connection.js';
@@ -55,6 +56,13 @@ export interface ServerOptions {
   /** Upload bytes between two checkpoints (what a restarted server resumes from). Default 64 MiB; a sync comes at least this often. */
   checkpointEveryBytes?: number;
   /**
+   * Received chunk data held in memory at once, across all connections and
+   * uploads, before the server stops reading its sockets until writes catch
+   * up. Default 64 MiB (four uploads' full windows of 256 KiB chunks). A
+   * transfer's window bounds what it alone holds; this bounds them together.
+   */
+  maxBufferedBytes?: number;
+  /**
    * Write uploads and read downloads with O_DIRECT, around the page cache,
    * where the file system allows it (Linux; not tmpfs). Default true: on the
    * machine measured, the page cache's copies were most of the server's CPU.
@@ -68,6 +76,8 @@ export interface ServerOptions {
   pool?: WorkerPool;
   clock?: Clock;
 }
+
+const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export interface ServerAddress {
   host: string;
@@ -127,6 +137,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       activeUploads: new Map(),
       storage: this.storage,
       workers: poolWorkers(this.pool),
+      receiveBudget: new ReceiveBudget(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
       clock,
       onUploadRequest: async (info) => (opts.onUploadRequest ? opts.onUploadRequest(info) : true),
       onDownloadRequest: async (info) => (opts.onDownloadRequest ? opts.onDownloadRequest(info) : true),
@@ -139,6 +150,12 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
         transferFailed: emit('transferFailed'),
       },
     };
+  }
+
+  /** Received chunk data held now, the most held at once, and the limit (`maxBufferedBytes`). */
+  get buffered(): { bytes: number; peakBytes: number; limitBytes: number } {
+    const b = this.ctx.receiveBudget;
+    return { bytes: b.heldBytes, peakBytes: b.peakBytes, limitBytes: b.limitBytes };
   }
 
   get workers(): ChunkWorkers {
@@ -262,6 +279,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       },
       this.ctx.limits.maxChunkSize,
       adopted ? reads : undefined,
+      this.ctx.receiveBudget,
     );
     actor.onDrain = resume;
   }

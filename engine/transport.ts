@@ -5,6 +5,7 @@
  */
 import { Socket, type OnReadOpts } from 'node:net';
 import type { FrameSink } from '../actors/ports.js';
+import type { ReceiveBudget } from '../actors/receive-budget.js';
 import { FrameDecoder, type Frame } from '../protocol/decoder.js';
 import type { FtsError } from '../protocol/errors.js';
 import type { WorkerPool } from '../workers/pool.js';
@@ -176,9 +177,15 @@ export function adoptSocket(raw: Socket, reads: ReadBuffers): { socket: Socket; 
  * pool buffers so they can move to a worker without a copy. With `reads`
  * (the socket was made with its `onread`), read buffers are recycled.
  */
-export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number, reads?: ReadBuffers): { decoder: FrameDecoder; resume: () => void } {
+export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget, maxChunkSize: number, reads?: ReadBuffers, budget?: ReceiveBudget): { decoder: FrameDecoder; resume: () => void } {
   /** The target's mailbox is full: reading stays paused until it asks for more. */
   let held = false;
+  let closedOnce = false;
+  /** The receive budget is spent: reading stays paused until it has room again (forget: drops that wait). */
+  let starved: (() => void) | undefined;
+  const resumeIfFree = () => {
+    if (!held && !starved) socket.resume();
+  };
   const decoder = new FrameDecoder({
     ...(reads ? { releaseInput: (data: Buffer) => reads.release(data) } : {}),
     maxChunkSize,
@@ -191,9 +198,19 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     allocateChunkPayload: (size) => pool.buffers.acquire(size, true),
     releaseChunkPayload: (payload) => pool.buffers.release(payload),
     onFrame: (frame) => {
-      if (target.frame(frame)) return;
-      held = true;
-      socket.pause();
+      if (!target.frame(frame)) {
+        held = true;
+        socket.pause();
+        return;
+      }
+      // Checked after each frame: the chunk a frame carries is taken from the budget as its receiver accepts it.
+      if (budget?.exhausted && !starved && !closedOnce) {
+        socket.pause();
+        starved = budget.whenAvailable(() => {
+          starved = undefined;
+          resumeIfFree();
+        });
+      }
     },
     onError: (error) => target.decodeError(error),
   });
@@ -203,12 +220,13 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
       { target: () => decoder.directTarget(), filled: (bytes) => decoder.filledDirect(bytes) },
     );
     // Paused if a read came before the receiver (see ReadBuffers.onread), unless the early reads filled the mailbox.
-    if (!held) socket.resume();
+    resumeIfFree();
   } else socket.on('data', (data: Buffer) => decoder.push(data));
-  let closedOnce = false;
   const closed = (error?: Error) => {
     if (closedOnce) return;
     closedOnce = true;
+    starved?.();
+    starved = undefined;
     decoder.stop();
     target.closed(error);
   };
@@ -218,7 +236,7 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     decoder,
     resume: () => {
       held = false;
-      socket.resume();
+      resumeIfFree();
     },
   };
 }

@@ -184,6 +184,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       ...(received ? { received } : {}),
       sink: this.ctx.sink,
       workers: this.ctx.workers,
+      budget: this.ctx.receiveBudget,
       ...(this.spec.directIo !== false ? { path: this.temp!.path } : {}),
       deliver: (event) => this.tell(event),
       ...(this.spec.syncEveryBytes !== undefined ? { syncEveryBytes: this.spec.syncEveryBytes } : {}),

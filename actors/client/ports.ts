@@ -1,9 +1,12 @@
 /** What the engine gives the client's actors. */
 import type { ChunkWorkers, Clock, FrameSink } from '../ports.js';
+import type { ReceiveBudget } from '../receive-budget.js';
 
 export interface ClientTransferContext {
   sink: FrameSink;
   workers: ChunkWorkers;
+  /** Received chunk data all downloads hold at once (see ReceiveBudget). */
+  receiveBudget: ReceiveBudget;
   clock: Clock;
   /** Capabilities both sides agreed on. */
   capabilities: number;

@@ -1,5 +1,6 @@
 /** What the engine gives the server's actors: configuration, storage, hooks, events. */
 import type { ChunkWorkers, Clock } from '../ports.js';
+import type { ReceiveBudget } from '../receive-budget.js';
 
 export interface ServerLimits {
   serverName: string;
@@ -159,6 +160,8 @@ export interface ServerContext {
   activeUploads: Map<string, { stop(reason?: unknown): Promise<void> }>;
   storage: ServerStorage;
   workers: ChunkWorkers;
+  /** Received chunk data all uploads hold at once (see ReceiveBudget). */
+  receiveBudget: ReceiveBudget;
   clock: Clock;
   onUploadRequest(info: UploadRequestInfo): Promise<Decision>;
   onDownloadRequest(info: DownloadRequestInfo): Promise<Decision>;

@@ -178,6 +178,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       ...(received ? { received } : {}),
       sink: this.conn.sink,
       workers: this.ctx.workers,
+      budget: this.ctx.receiveBudget,
       ...(this.ctx.limits.directIo ? { path: slot.tempPath } : {}),
       deliver: (event) => this.tell(event),
       onDurable: (durable) => void this.checkpoint(durable),

@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../../actors/chunk-receiver.js';
 import type { FrameSink } from '../../actors/ports.js';
+import { ReceiveBudget } from '../../actors/receive-budget.js';
 import { poolWorkers } from '../../engine/workers.js';
 import { ChunkBitmap } from '../../protocol/bitmap.js';
 import { MessageType } from '../../protocol/constants.js';
@@ -144,6 +145,91 @@ test('syncs every syncEveryBytes; reports the synced chunks durable only every d
     await within(receiver.idle(), 10_000, 'idle');
   } finally {
     closeSync(fd);
+  }
+});
+
+/** The pool's sink with its writes held until `open()`: what a slow disk does. */
+function gatedWorkers() {
+  const workers = poolWorkers(pool);
+  const gates: (() => void)[] = [];
+  let isOpen = false;
+  const gated = {
+    ...workers,
+    openSink: (opts: Parameters<typeof workers.openSink>[0]) => {
+      const sink = workers.openSink(opts);
+      return {
+        ...sink,
+        write: async (chunks: Parameters<typeof sink.write>[0]) => {
+          if (!isOpen) await new Promise<void>((r) => gates.push(r));
+          return sink.write(chunks);
+        },
+        finish: sink.finish.bind(sink),
+        abort: sink.abort.bind(sink),
+        settled: sink.settled.bind(sink),
+        sync: sink.sync.bind(sink),
+      };
+    },
+  };
+  return { workers: gated, open: () => ((isOpen = true), gates.splice(0).forEach((g) => g())) };
+}
+
+test('receive budget: a chunk is held from its acceptance until its write settles; resends are not counted twice; all is given back, also by a receiver stopped with chunks queued and a write in flight', async () => {
+  const budget = new ReceiveBudget(2 * CHUNK);
+  for (const stopEarly of [false, true]) {
+    const path = join(dir.path, `budget-${stopEarly}.part`);
+    const fd = openSync(path, 'w+');
+    const { workers, open } = gatedWorkers();
+    let acked = 0;
+    let receiver: ChunkReceiver | undefined;
+    try {
+      receiver = new ChunkReceiver({
+        transferId: '00000000-0000-4000-8000-000000000001',
+        fd,
+        path,
+        fileSize: 5 * CHUNK,
+        chunkSize: CHUNK,
+        sink: { ...frames, send: () => void acked++ },
+        workers,
+        budget,
+        // A stopped owner handles nothing more: what it was owed must come back without it.
+        deliver: (event: ChunkWritten | ChunkSynced) => {
+          if (stopEarly) return;
+          if (event.kind === 'chunkWritten') receiver!.written(event);
+          else receiver!.synced(event);
+        },
+        onFailed: (error) => assert.unreachable(String(error)),
+      });
+      for (let i = 0; i < 5; i++) receiver.chunk(chunkOf(i, Buffer.alloc(CHUNK, i + 1)));
+      receiver.chunk(chunkOf(2, Buffer.alloc(CHUNK, 3))); // a resend of a chunk being written: released at once
+      assert.is(budget.heldBytes, 5 * CHUNK, 'five chunks held while their writes wait');
+      assert.ok(budget.exhausted, 'past the limit: the transport would stop reading');
+      if (stopEarly) {
+        receiver.stop();
+        open();
+        await within(receiver.idle(), 10_000, 'the stopped receiver goes idle');
+        assert.is(budget.heldBytes, 0, 'queued chunks given back at stop, the batch in flight once it settled');
+      } else {
+        open();
+        await within(
+          (async () => {
+            while (receiver.chunksReceived < 5) await new Promise((r) => setTimeout(r, 2));
+          })(),
+          10_000,
+          'all five written',
+        );
+        assert.ok(acked >= 2, 'acknowledged (a CHUNK_ACK per run of written chunks)');
+        assert.is(budget.heldBytes, 0, 'everything given back once written');
+        assert.is(await within(receiver.finishHash(), 10_000, 'finish').then((h) => h.length), 64);
+        await within(receiver.idle(), 10_000, 'idle');
+      }
+      assert.is(budget.peakBytes, 5 * CHUNK);
+    } finally {
+      // A failed assertion must not leave the sink open: the pool would wait for it at close.
+      open();
+      receiver?.stop();
+      await within(receiver?.idle() ?? Promise.resolve(), 10_000, 'idle at the end');
+      closeSync(fd);
+    }
   }
 });
 

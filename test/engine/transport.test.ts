@@ -11,9 +11,11 @@ import { encodeControl } from '../../protocol/codec.js';
 import { decodeMessage, type Frame } from '../../protocol/index.js';
 import type { ChunkData, Message } from '../../protocol/messages/types.js';
 import { adoptSocket, pipeSocket, ReadBuffers } from '../../engine/transport.js';
+import { ReceiveBudget } from '../../actors/receive-budget.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { frameOf, ID_A, prng, rawFrame, T } from '../protocol/helpers.js';
 import { within } from '../helpers/fixtures.js';
+import { until } from '../helpers/resume-helpers.js';
 
 const test = suite('engine: socket transport');
 let pool: WorkerPool;
@@ -138,6 +140,66 @@ test('a frame whose claimed length hides the next one: streamed, failed, and sca
   const got = frames.map((f) => decodeMessage(f.type, f.payload));
   assert.is(got.length, 1);
   assert.equal(got[0], decodeMessage(T.CHUNK_DATA, good.subarray(9, good.length - 4)));
+});
+
+test('a spent receive budget stops the socket being read: the peer is held back by TCP until the budget has room, then every frame arrives, in order', async () => {
+  const budget = new ReceiveBudget(1024 * 1024);
+  const reads = new ReadBuffers();
+  const frames: Frame[] = [];
+  const held: number[] = [];
+  let server: Server | undefined;
+  const closed = new Promise<void>((resolve, reject) => {
+    server = createServer({ pauseOnConnect: true }, (raw: Socket) => {
+      const { socket } = adoptSocket(raw, reads);
+      pipeSocket(
+        socket,
+        pool,
+        {
+          // As a receiver does: each chunk's bytes are held until the test lets them go (its "write").
+          frame: (f) => {
+            frames.push(f);
+            budget.take(f.payload.length);
+            held.push(f.payload.length);
+            return true;
+          },
+          decodeError: reject,
+          closed: () => resolve(),
+        },
+        1024 * 1024,
+        reads,
+        budget,
+      );
+    });
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const client = connect((server!.address() as { port: number }).port, '127.0.0.1');
+  await new Promise<void>((r) => client.once('connect', r));
+  const sent = Array.from({ length: 160 }, (_, i) => chunk(i, randomBytes(256 * 1024)));
+  // 40 MiB: far more than the kernel's socket buffers hold, so a reader that kept reading would take it all.
+  const writing = (async () => {
+    for (const m of sent) if (!client.write(frameOf(m))) await new Promise((r) => client.once('drain', r));
+    client.end();
+  })();
+  await until(() => budget.waiting === 1, 5_000, 'the reader waits for the budget');
+  // Nothing more is read while it waits, however long.
+  const atPause = frames.length;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(frames.length, atPause, 'no frame read while the budget is spent');
+  assert.ok(atPause <= 8, `about the budget's worth of chunks read (1 MiB = 4 chunks, ${atPause} read)`);
+  assert.ok(client.writableLength > 0, 'the sender is held back');
+  // The test's "writes" complete as they come from now on: the rest flows, pausing and resuming as the budget fills.
+  const drain = setInterval(() => {
+    while (held.length) budget.give(held.shift()!);
+  }, 1);
+  await within(closed, 20_000, 'all received');
+  clearInterval(drain);
+  await writing;
+  assert.is(frames.length, sent.length);
+  frames.forEach((f, k) => assert.equal(decodeMessage(f.type, f.payload), sent[k], `frame ${k}`));
+  assert.ok(budget.peakBytes <= budget.limitBytes + 2 * 256 * 1024, `held at most the budget and a chunk or so beyond it (${budget.peakBytes})`);
+  assert.is(budget.waiting, 0, 'nothing left waiting once the connection closed');
+  for (const f of frames) pool.buffers.release(f.payload);
+  server!.close();
 });
 
 test.run();
