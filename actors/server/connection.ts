@@ -275,7 +275,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
   /** A transfer failed: tell the peer, end that transfer only, go on. */
   childFailed(child: Actor<never>, error: unknown): void {
     const transferId = (child as unknown as TransferActor).transferId;
-    const code = isFtsError(error) ? error.code : ErrorCode.STORAGE_ERROR;
+    const code = wireCode(isFtsError(error) ? error.code : ErrorCode.STORAGE_ERROR);
     const message = error instanceof Error ? error.message : String(error);
     this.sendControl({ type: T.ERROR, transferId, errorCode: code, message });
     this.ctx.events.transferFailed({ clientId: this.clientId, transferId, error: error instanceof Error ? error : new Error(message) });
@@ -334,4 +334,15 @@ function versionString(v: number): string {
 
 function unreachable(x: never): never {
   throw new Error(`unhandled ${JSON.stringify(x)}`);
+}
+
+/**
+ * §5 marks -753 and -754 "(local)": they name what happened on the side that
+ * reports them. The server's own full disk or vanished file is, to its peer,
+ * storage_full and file_not_found_on_server (the message keeps the reason).
+ */
+function wireCode(code: number): number {
+  if (code === ErrorCode.DISK_FULL) return ErrorCode.STORAGE_FULL;
+  if (code === ErrorCode.FILE_NOT_FOUND) return ErrorCode.FILE_NOT_FOUND_ON_SERVER;
+  return code;
 }
