@@ -14,6 +14,7 @@ import { compressSync } from 'lz4-napi';
 import { runFileSink } from './sink-task.js';
 import { taskFailure as failure } from './task-failure.js';
 import { PAGE_BYTES as PAGE } from './aligned-memory.js';
+import { RefusedDirect } from './refused-direct.js';
 // Piscina hands its \`workerData\` option to each Worker as is, so node's own
 // export holds it: importing piscina's index here only to read it took 22 ms
 // of each worker's start-up (and delayed a client's first chunk).
@@ -23,7 +24,7 @@ import { HashControl, type HashTask, type HashResult, type ReadChunkResult, type
 const setup = workerData as WorkerSetup | undefined;
 const slab = setup?.slab;
 /** Direct descriptors the file system refused a read on (EINVAL): read through the page cache from then on. */
-const refusedDirect = new Set<number>();
+const refusedDirect = new RefusedDirect();
 
 /** The bytes a ref names: a view of the shared slab, or of a moved buffer. */
 function viewOf(ref: BufferRef): Buffer {
