@@ -90,6 +90,8 @@ export class ChunkReceiver {
   private readonly fileSink: FileSink;
   /** Chunks waiting for the write request in flight to be answered. */
   private readonly queued: ChunkData[] = [];
+  /** Chunks whose bytes were taken from the budget (not those that came while the sink waited for a slot). */
+  private readonly counted = new WeakSet<ChunkData>();
   private writeInFlight = false;
   private receivedCount: number;
   private receivedBytes = 0;
@@ -155,7 +157,10 @@ export class ChunkReceiver {
     }
     this.writing.add(i);
     this.queued.push(m);
-    this.o.budget?.take(m.data.length);
+    if (this.o.budget && !this.fileSink.waitingForSlot) {
+      this.o.budget.take(m.data.length);
+      this.counted.add(m);
+    }
     this.dispatchWrites();
   }
 
@@ -165,7 +170,7 @@ export class ChunkReceiver {
     const indices = batch.map((m) => m.chunkIndex);
     // Given back when the request settles, not when its answer is handled:
     // a stopped owner may never handle it.
-    const held = batch.reduce((sum, m) => sum + m.data.length, 0);
+    const held = batch.reduce((sum, m) => sum + (this.counted.has(m) ? m.data.length : 0), 0);
     const giveBack = () => this.o.budget?.give(held);
     this.writeInFlight = true;
     this.track(
@@ -264,7 +269,7 @@ export class ChunkReceiver {
     if (this.stopped) return;
     this.stopped = true;
     for (const m of this.queued.splice(0)) {
-      this.o.budget?.give(m.data.length);
+      if (this.counted.has(m)) this.o.budget?.give(m.data.length);
       this.release(m);
     }
     this.fileSink.abort();

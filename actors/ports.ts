@@ -50,6 +50,13 @@ export interface FileSink {
   abort(): void;
   /** Resolves once the sink has ended and let go of the file, however it ended. */
   settled(): Promise<void>;
+  /**
+   * True while the sink waits for a worker slot that other transfers hold:
+   * chunks queued for it are then not counted in the receive budget (they
+   * could only be written once those transfers end, which a spent budget
+   * would stop them doing). Absent: running.
+   */
+  readonly waitingForSlot?: boolean;
 }
 
 /** What a sink is opened with (the worker's task, less its port). */

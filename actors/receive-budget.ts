@@ -14,7 +14,12 @@
  * resume the sockets for every chunk.
  *
  * Held chunks never wait for more reads (a chunk is written as soon as the
- * sink is free, whatever arrives after it), so pausing cannot deadlock.
+ * sink is free, whatever arrives after it), so pausing cannot deadlock. The
+ * one wait that could close the loop, a sink waiting for a worker slot that
+ * other transfers hold until they have read the rest of their data, is kept
+ * out of it: chunks queued for such a sink are not counted (its transfer's
+ * window still bounds them). Only connections that bring chunk data are
+ * paused; the others (listings, downloads, heartbeats) hold none of it.
  */
 export class ReceiveBudget {
   private held = 0;

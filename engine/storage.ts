@@ -104,7 +104,7 @@ export class Storage implements ServerStorage {
       handle = await open(tempPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
     } catch (err) {
       this.release(r.name, r.size);
-      throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot create a temporary file: ${(err as Error).message}`, { cause: err });
+      throw storageError(err, 'cannot create a temporary file');
     }
     return this.slot(r.name, r.size, r.transferId, handle, true);
   }
@@ -158,7 +158,7 @@ export class Storage implements ServerStorage {
             if (this.index.delete(name)) await this.saveIndex();
           }
           await removeCheckpoint(checkpointPath);
-          throw new FtsError(ErrorCode.STORAGE_ERROR, `cannot store "${name}": ${(err as Error).message}`, { cause: err });
+          throw storageError(err, `cannot store "${name}"`);
         }
       },
       discard: async () => {
@@ -337,6 +337,13 @@ export class Storage implements ServerStorage {
     this.saving = this.saving.then(run, run);
     return this.saving;
   }
+}
+
+/** -745 storage_full when the disk (or the quota of the server's user) is full, else -740 storage_error. */
+function storageError(err: unknown, what: string): FtsError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const full = code === 'ENOSPC' || code === 'EDQUOT' || (err instanceof FtsError && err.code === ErrorCode.DISK_FULL);
+  return new FtsError(full ? ErrorCode.STORAGE_FULL : ErrorCode.STORAGE_ERROR, `${what}: ${(err as Error).message}`, { cause: err });
 }
 
 /**

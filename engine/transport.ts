@@ -6,6 +6,7 @@
 import { Socket, type OnReadOpts } from 'node:net';
 import type { FrameSink } from '../actors/ports.js';
 import type { ReceiveBudget } from '../actors/receive-budget.js';
+import { MessageType } from '../protocol/constants.js';
 import { FrameDecoder, type Frame } from '../protocol/decoder.js';
 import type { FtsError } from '../protocol/errors.js';
 import type { WorkerPool } from '../workers/pool.js';
@@ -198,19 +199,17 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     allocateChunkPayload: (size) => pool.buffers.acquire(size, true),
     releaseChunkPayload: (payload) => pool.buffers.release(payload),
     onFrame: (frame) => {
-      if (!target.frame(frame)) {
-        held = true;
-        socket.pause();
-        return;
-      }
-      // Checked after each frame: the chunk a frame carries is taken from the budget as its receiver accepts it.
-      if (budget?.exhausted && !starved && !closedOnce) {
-        socket.pause();
+      if (!target.frame(frame)) held = true;
+      // Checked after each chunk (its receiver takes its bytes as it accepts
+      // it). Only connections that bring chunk data wait for the budget: one
+      // that lists, downloads or only heartbeats holds none of it.
+      if (frame.type === MessageType.CHUNK_DATA && budget?.exhausted && !starved && !closedOnce) {
         starved = budget.whenAvailable(() => {
           starved = undefined;
           resumeIfFree();
         });
       }
+      if (held || starved) socket.pause();
     },
     onError: (error) => target.decodeError(error),
   });

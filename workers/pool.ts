@@ -110,8 +110,9 @@ export class WorkerPool {
 
   /** Opens the sink that checks, writes and hashes the chunks of one received file. */
   openSink(opts: Omit<SinkTask, 'port'>): FileSinkHandle {
-    const handle = new FileSinkHandle(opts, (task) =>
+    const handle = new FileSinkHandle(opts, (task, granted) =>
       this.longLived(() => {
+        granted();
         if (this.closed) return Promise.reject(new FtsError(-740, 'worker pool is closed'));
         return this.piscina.run(task, { name: 'fileSink', transferList: [task.port] }) as Promise<{ ok: true } | TaskFailure>;
       }),
@@ -251,10 +252,16 @@ export class HashHandle {
  */
 export class FileSinkHandle {
   private readonly port: PortClient<SinkRequest, SinkReply>;
+  /**
+   * The sink's task waits for a long-lived task slot (all are held by other
+   * transfers): its requests wait on its port, and nothing it is sent is
+   * written until another transfer ends.
+   */
+  waitingForSlot = true;
 
-  constructor(opts: Omit<SinkTask, 'port'>, start: (task: SinkTask) => Promise<{ ok: true } | TaskFailure>) {
+  constructor(opts: Omit<SinkTask, 'port'>, start: (task: SinkTask, granted: () => void) => Promise<{ ok: true } | TaskFailure>) {
     // At the port's close the sink's descriptors are closed.
-    this.port = new PortClient('file sink', (port) => start({ ...opts, port }), (closed) =>
+    this.port = new PortClient('file sink', (port) => start({ ...opts, port }, () => (this.waitingForSlot = false)), (closed) =>
       closed.op === 'closed' && closed.failure ? failureError(closed.failure) : undefined,
     );
   }

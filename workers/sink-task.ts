@@ -349,8 +349,10 @@ class FileSink {
   }
 }
 
+/** A failed write or sync: -754 disk_full when the disk (or the user's quota) is full, else -751. */
 function writeFailure(err: unknown): TaskFailure {
-  return failure(err, (err as NodeJS.ErrnoException).code === 'ENOSPC' ? -754 : -751);
+  const code = (err as NodeJS.ErrnoException).code;
+  return failure(err, code === 'ENOSPC' || code === 'EDQUOT' ? -754 : -751);
 }
 
 /** A received chunk's data, decompressed and checked; or why it is bad (-720, to be NACKed). */
@@ -410,7 +412,7 @@ export async function runFileSink(task: SinkTask, viewOf: (ref: BufferRef) => Bu
       } else if (m.op === 'sync') {
         const syncing = sink.sync().then(
           () => reply({ id: m.id, op: 'sync', ok: true }, []),
-          (err: unknown) => reply({ id: m.id, op: 'sync', ok: false, failure: failure(err, -751) }, []),
+          (err: unknown) => reply({ id: m.id, op: 'sync', ok: false, failure: writeFailure(err) }, []),
         );
         syncs.add(syncing);
         void syncing.finally(() => syncs.delete(syncing));

@@ -291,7 +291,8 @@ export function syncFile(task: SyncTask): { ok: true } | TaskFailure {
     fdatasyncSync(task.fd);
     return { ok: true };
   } catch (err) {
-    return failure(err, -751);
+    const code = (err as NodeJS.ErrnoException).code;
+    return failure(err, code === 'ENOSPC' || code === 'EDQUOT' ? -754 : -751);
   }
 }
 

@@ -202,4 +202,37 @@ test('a spent receive budget stops the socket being read: the peer is held back 
   server!.close();
 });
 
+test('a spent budget pauses only connections that bring chunk data: control frames (a listing, ACKs, heartbeats) keep being read', async () => {
+  const budget = new ReceiveBudget(1024);
+  budget.take(4096); // spent by other connections' uploads
+  const reads = new ReadBuffers();
+  const frames: Frame[] = [];
+  let server: Server | undefined;
+  const closed = new Promise<void>((resolve, reject) => {
+    server = createServer({ pauseOnConnect: true }, (raw: Socket) => {
+      const { socket } = adoptSocket(raw, reads);
+      pipeSocket(socket, pool, { frame: (f) => (frames.push(f), true), decodeError: reject, closed: () => resolve() }, 1024 * 1024, reads, budget);
+    });
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const client = connect((server!.address() as { port: number }).port, '127.0.0.1');
+  await new Promise<void>((r) => client.once('connect', r));
+  const heartbeats = Array.from({ length: 500 }, (_, i) => ({ type: T.HEARTBEAT, timestampUs: i, sequence: i }) as const);
+  client.write(Buffer.concat(heartbeats.map((m) => encodeControl(m))));
+  await until(() => frames.length === heartbeats.length, 5_000, 'every control frame read despite the spent budget');
+  assert.is(budget.waiting, 0, 'no wait for the budget');
+  // Chunk data: this connection now waits for the budget after its first chunk.
+  client.write(Buffer.concat([0, 1, 2].map((i) => frameOf(chunk(i, randomBytes(256 * 1024))))));
+  await until(() => budget.waiting === 1, 5_000, 'the connection waits once chunk data comes');
+  await new Promise((r) => setTimeout(r, 200));
+  const chunks = () => frames.filter((f) => f.type === T.CHUNK_DATA).length;
+  assert.ok(chunks() < 3, `reading stopped after the first chunks (${chunks()} of 3)`);
+  budget.give(4096);
+  await until(() => chunks() === 3, 5_000, 'the rest once the budget has room');
+  client.end();
+  await within(closed, 5_000, 'closed');
+  for (const f of frames) if (f.type === T.CHUNK_DATA) pool.buffers.release(f.payload);
+  server!.close();
+});
+
 test.run();
