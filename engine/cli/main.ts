@@ -103,8 +103,9 @@ export function buildProgram(): Command {
     .option('--max-file-size <size>', 'largest file accepted', sizeArg)
     .option('--quota <size>', 'total bytes stored files may take', sizeArg)
     .option('--max-connections <n>', 'concurrent connections', intArg)
+    .option('--max-buffered <size>', 'received chunk data held in memory at once, all uploads together (default 64M)', sizeArg)
     .option('--no-direct-io', 'read and write files through the page cache (default: O_DIRECT where the file system allows it)')
-    .action(async (o: { root: string; host: string; port: number; token?: string; maxFileSize?: number; quota?: number; maxConnections?: number; directIo: boolean }) => {
+    .action(async (o: { root: string; host: string; port: number; token?: string; maxFileSize?: number; quota?: number; maxConnections?: number; maxBuffered?: number; directIo: boolean }) => {
       const server = new FileTransferServer({
         root: o.root,
         host: o.host,
@@ -113,6 +114,7 @@ export function buildProgram(): Command {
         ...(o.maxFileSize !== undefined ? { maxFileSize: o.maxFileSize } : {}),
         ...(o.quota !== undefined ? { quotaBytes: o.quota } : {}),
         ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+        ...(o.maxBuffered !== undefined ? { maxBufferedBytes: o.maxBuffered } : {}),
         directIo: o.directIo,
       });
       // Handlers first: a signal sent as soon as the "serving" line is read must shut down cleanly.

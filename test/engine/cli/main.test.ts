@@ -220,7 +220,8 @@ function env(): Promise<Env> {
     const root = await tempDir('fts-cli-root-');
     const work = await tempDir('fts-cli-work-');
     const state = await tempDir('fts-cli-state-');
-    const server = await serve(['--root', root.path], { cwd: work.path });
+    // A small receive budget: every upload of the group pauses and resumes the server's reads (maxBufferedBytes).
+    const server = await serve(['--root', root.path, '--max-buffered', '256K'], { cwd: work.path });
     return { server, root, work, state, flags: ['--port', String(server.port), '--state-dir', state.path] };
   })();
   return envPromise;
@@ -430,6 +431,7 @@ cli('usage errors exit 1 with a message and nothing on stdout: unknown command, 
     [['ls', '--port', 'abc', '--state-dir', e.state.path], /--port.*'abc' is invalid/],
     [['put', '--state-dir', e.state.path], "missing required argument 'local'"],
     [['serve', '--quota', '12X', '--root', join(e.work.path, 'never')], /--quota.*'12X' is invalid/],
+    [['serve', '--max-buffered', 'lots', '--root', join(e.work.path, 'never')], /--max-buffered.*'lots' is invalid/],
   ];
   const runs = await Promise.all(cases.map(([args]) => run(args, { cwd: e.work.path })));
   runs.forEach((r, i) => {
