@@ -316,6 +316,7 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
       clearTimeout(deadline);
       await Promise.all([...this.closing]);
       await this.parked.clear();
+      await this.storage.flushIndex();
       if (this.ownsPool) await this.pool.close();
     })();
     return this.stopping;

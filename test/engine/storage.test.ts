@@ -5,7 +5,7 @@
  * folder or in the listing; the name is free for the next upload.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -68,6 +68,24 @@ test('the folder fsync fails after the rename: -740, the file is gone again, not
   const stored = await second.commit(sha, undefined);
   assert.is(stored.sha256, sha);
   assert.ok(existsSync(join(dir.path, 'a.bin')));
+});
+
+test("the index is written in the background; flushIndex() waits for every change so far (what a server's stop() does)", async () => {
+  const root = join(dir.path, 'index-root');
+  const storage = new Storage({ root, directIo: false }, pool);
+  await storage.init();
+  const names = Array.from({ length: 12 }, (_, i) => `n${i}.bin`);
+  await Promise.all(
+    names.map(async (name, i) => {
+      const slot = await storage.reserveUpload({ name, size: data.length, transferId: `00000000-0000-4000-8000-0000000001${String(i).padStart(2, '0')}`, overwrite: false });
+      writeSync(slot.fd, data, 0, data.length, 0);
+      await slot.commit(sha, undefined);
+    }),
+  );
+  await storage.flushIndex();
+  const index = JSON.parse(readFileSync(join(root, '.fts', 'index.json'), 'utf8')) as Record<string, { sha256: string; size: number }>;
+  assert.equal(Object.keys(index).sort(), [...names].sort(), 'every stored file is in the index once flushed');
+  for (const name of names) assert.is(index[name]!.sha256, sha);
 });
 
 test.run();
