@@ -2,7 +2,8 @@
  * Storage's commit when the folder fsync after the rename fails (a fault
  * injected through `syncFolder`, as an EIO from a failing disk would come):
  * the upload is refused with -740 and nothing is left under its name, in the
- * folder or in the listing; the name is free for the next upload.
+ * folder or in the listing; the name is free for the next upload. And the
+ * index of hashes, written in the background: flushIndex() waits for it.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeSync } from 'node:fs';
