@@ -1,0 +1,131 @@
+/**
+ * Many small files, as a batch job sends them: one client uploads N files of
+ * SIZE bytes over one connection to a server in its own process, P at a time,
+ * then downloads them back the same way. Every file is fsynced, renamed and
+ * its folder fsynced before its result, so this measures the per-file path,
+ * not bandwidth.
+ *
+ *   npm run bench:small -- [--files 2000] [--size 4K] [--parallel 1,16] [--runs 3]
+ *
+ * Prints per run and as medians: files/s up and down for each parallelism,
+ * and the upload rate of the first and the last tenth of the files (flat if
+ * nothing grows with the number of files stored), the server's CPU seconds and peak RSS.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { FileTransferClient } from '../engine/client.js';
+
+const { values } = parseArgs({
+  options: {
+    files: { type: 'string', default: '2000' },
+    size: { type: 'string', default: '4K' },
+    parallel: { type: 'string', default: '1,16' },
+    runs: { type: 'string', default: '3' },
+    dir: { type: 'string', default: '.fts-bench' },
+  },
+});
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMG])?$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size ${s}`);
+  return Number(m[1]) * 1024 ** ({ '': 0, K: 1, M: 2, G: 3 }[(m[2] ?? '').toUpperCase()] ?? 0);
+}
+
+const files = Number(values.files);
+const size = parseSize(values.size!);
+const parallels = values.parallel!.split(',').map(Number);
+const runs = Number(values.runs);
+const dir = resolve(values.dir!);
+const agent = join(import.meta.dirname, '..', 'dist', 'bench-agent.mjs');
+
+interface Row {
+  parallel: number;
+  upFilesPerSecond: number;
+  downFilesPerSecond: number;
+  firstTenthPerSecond: number;
+  lastTenthPerSecond: number;
+  serverCpuSeconds: number;
+  serverPeakRssMB: number;
+}
+
+/** Runs `job(i)` for i in [0, n), `parallel` at a time; returns when each finished (ms since start). */
+async function inParallel(n: number, parallel: number, job: (i: number) => Promise<unknown>): Promise<number[]> {
+  const started = performance.now();
+  const finishedAt: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < n) {
+        await job(next++);
+        finishedAt.push(performance.now() - started);
+      }
+    }),
+  );
+  return finishedAt;
+}
+
+async function once(source: string, parallel: number): Promise<Row> {
+  const root = join(dir, 'small-storage');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  const portFile = join(dir, 'small-port');
+  rmSync(portFile, { force: true });
+  execFileSync('sync');
+  const server = spawn(process.execPath, [agent, 'server', root, portFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let serverOut = '';
+  server.stdout.on('data', (d: Buffer) => (serverOut += d));
+  while (!existsSync(portFile)) await sleep(50);
+  const client = new FileTransferClient({ stateDir: false });
+  await client.connect({ host: '127.0.0.1', port: Number(readFileSync(portFile, 'utf8')) });
+  const ups = await inParallel(files, parallel, (i) => client.uploadFile(source, `s${i}.bin`));
+  const downDir = join(dir, 'small-downloads');
+  rmSync(downDir, { recursive: true, force: true });
+  mkdirSync(downDir);
+  const downs = await inParallel(files, parallel, (i) => client.downloadFile(`s${i}.bin`, join(downDir, `s${i}.bin`)));
+  await client.disconnect();
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  rmSync(downDir, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
+  const s = JSON.parse(serverOut.trim().split('\n').pop()!) as { peakRssMB: number; cpuSeconds: number };
+  const tenth = Math.max(1, Math.floor(files / 10));
+  const rate = (count: number, ms: number) => (count * 1000) / ms;
+  return {
+    parallel,
+    upFilesPerSecond: rate(files, ups[files - 1]!),
+    downFilesPerSecond: rate(files, downs[files - 1]!),
+    firstTenthPerSecond: rate(tenth, ups[tenth - 1]!),
+    lastTenthPerSecond: rate(tenth, ups[files - 1]! - ups[files - 1 - tenth]!),
+    serverCpuSeconds: s.cpuSeconds,
+    serverPeakRssMB: s.peakRssMB,
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'build.mjs')], { stdio: 'inherit' });
+mkdirSync(dir, { recursive: true });
+const source = join(dir, `small-${size}.bin`);
+writeFileSync(source, randomBytes(size));
+console.log(`${files} files of ${size} bytes, ${parallels.join(' and ')} at a time, ${runs} runs`);
+const rows: Row[] = [];
+for (let run = 1; run <= runs; run++) {
+  for (const parallel of parallels) {
+    const r = await once(source, parallel);
+    rows.push(r);
+    console.log(
+      `run ${run}, ${parallel} at a time: uploads ${r.upFilesPerSecond.toFixed(0)} files/s (first tenth ${r.firstTenthPerSecond.toFixed(0)}, last tenth ${r.lastTenthPerSecond.toFixed(0)}), ` +
+        `downloads ${r.downFilesPerSecond.toFixed(0)} files/s | server ${r.serverCpuSeconds.toFixed(2)} cpu-s, peak RSS ${r.serverPeakRssMB.toFixed(0)} MB`,
+    );
+  }
+}
+console.log('medians:');
+for (const parallel of parallels) {
+  const mine = rows.filter((r) => r.parallel === parallel);
+  const m = (f: (r: Row) => number) => Number(median(mine.map(f)).toFixed(1));
+  console.log(JSON.stringify({ files, sizeBytes: size, parallel, uploadFilesPerSecond: m((r) => r.upFilesPerSecond), firstTenthPerSecond: m((r) => r.firstTenthPerSecond), lastTenthPerSecond: m((r) => r.lastTenthPerSecond), downloadFilesPerSecond: m((r) => r.downFilesPerSecond), serverCpuSeconds: m((r) => r.serverCpuSeconds), serverPeakRssMB: m((r) => r.serverPeakRssMB) }));
+}
