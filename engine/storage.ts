@@ -37,6 +37,12 @@ export interface StorageOptions {
   quotaBytes?: number;
   /** Free disk kept in reserve. Default 0. */
   reserveBytes?: number;
+  /**
+   * With a quota, how old the count of stored bytes may grow before the
+   * files are counted again (files put there or removed by other means).
+   * Default 5 s; in between, the count follows the uploads stored.
+   */
+  quotaRecountMs?: number;
   /** Read stored files with O_DIRECT where the file system allows it. Default true. */
   directIo?: boolean;
   /** How a folder is fsynced after a rename into it (tests inject a failure). Default `syncDirectory`. */
@@ -50,6 +56,9 @@ export class Storage implements ServerStorage {
   private readonly indexPath: string;
   private readonly quota: number;
   private readonly reserve: number;
+  private readonly quotaRecountMs: number;
+  /** With a quota: the bytes of the stored files, and when they were counted (see storedBytes). */
+  private stored: { bytes: number; countedAt: number } | undefined;
   private readonly directIo: boolean;
   private readonly syncFolder: (dir: string) => Promise<void>;
   private index = new Map<string, IndexEntry>();
@@ -70,6 +79,7 @@ export class Storage implements ServerStorage {
     this.indexPath = join(this.stateDir, 'index.json');
     this.quota = opts.quotaBytes ?? Number.POSITIVE_INFINITY;
     this.reserve = opts.reserveBytes ?? 0;
+    this.quotaRecountMs = opts.quotaRecountMs ?? 5_000;
     this.directIo = opts.directIo ?? true;
     this.syncFolder = opts.syncFolder ?? syncDirectory;
   }
@@ -151,8 +161,10 @@ export class Storage implements ServerStorage {
           closed = true;
           await handle.close();
           const finalPath = this.pathOf(name);
+          const replaced = this.stored ? await sizeOf(finalPath) : 0;
           await rename(tempPath, finalPath);
           renamed = true;
+          if (this.stored) this.stored.bytes += st.size - replaced;
           // Durable before the client hears UPLOAD_VERIFY.
           await Promise.all([this.syncFolder(dirname(finalPath)), removeCheckpoint(checkpointPath)]);
           const entry: IndexEntry = { size: st.size, sha256, createdMs: Date.now(), modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs };
@@ -165,6 +177,7 @@ export class Storage implements ServerStorage {
           await rm(tempPath, { force: true });
           // Renamed but not made durable: the client is told it failed, so nothing is left under the name.
           if (renamed) {
+            this.stored = undefined; // counted again at the next upload
             await rm(this.pathOf(name), { force: true });
             if (this.index.delete(name)) this.saveIndex();
           }
@@ -309,15 +322,8 @@ export class Storage implements ServerStorage {
   private async available(replacing: string | undefined): Promise<number> {
     let room = Number.POSITIVE_INFINITY;
     if (Number.isFinite(this.quota)) {
-      let used = this.reservedBytes;
-      for (const dirent of await readdir(this.root, { withFileTypes: true })) {
-        if (!dirent.isFile() || dirent.name === replacing) continue;
-        try {
-          used += (await stat(join(this.root, dirent.name))).size;
-        } catch {
-          // removed meanwhile
-        }
-      }
+      const replaced = replacing === undefined ? 0 : await sizeOf(this.pathOf(replacing));
+      const used = this.reservedBytes + (await this.storedBytes()) - replaced;
       room = Math.max(0, this.quota - used);
     }
     try {
@@ -327,6 +333,25 @@ export class Storage implements ServerStorage {
       // statfs unsupported: the quota alone decides
     }
     return Math.min(room, Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * Bytes the stored files take. Counting them stats every file, which each
+   * upload used to do (one after the other: with thousands of files, most of
+   * an upload's time), so the count is kept, follows the uploads stored, and
+   * is taken again once it is `quotaRecountMs` old.
+   */
+  private async storedBytes(): Promise<number> {
+    if (this.stored && Date.now() - this.stored.countedAt < this.quotaRecountMs) return this.stored.bytes;
+    const countedAt = Date.now();
+    const names = (await readdir(this.root, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
+    let bytes = 0;
+    for (let i = 0; i < names.length; i += 64) {
+      const sizes = await Promise.all(names.slice(i, i + 64).map((n) => sizeOf(this.pathOf(n))));
+      for (const size of sizes) bytes += size;
+    }
+    this.stored = { bytes, countedAt };
+    return bytes;
   }
 
   private release(name: string | undefined, size: number): void {
@@ -373,6 +398,16 @@ export class Storage implements ServerStorage {
       this.saving = this.saving.then(() => this.writeIndex().catch(() => undefined));
     }
     await this.saving;
+  }
+}
+
+/** A file's size; 0 if it is not there (any more). */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    const st = await stat(path);
+    return st.isFile() ? st.size : 0;
+  } catch {
+    return 0;
   }
 }
 

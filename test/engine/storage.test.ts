@@ -6,7 +6,7 @@
  * index of hashes, written in the background: flushIndex() waits for it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -87,6 +87,39 @@ test("the index is written in the background; flushIndex() waits for every chang
   const index = JSON.parse(readFileSync(join(root, '.fts', 'index.json'), 'utf8')) as Record<string, { sha256: string; size: number }>;
   assert.equal(Object.keys(index).sort(), [...names].sort(), 'every stored file is in the index once flushed');
   for (const name of names) assert.is(index[name]!.sha256, sha);
+});
+
+test('a quota counts the stored files once, follows the uploads stored, and counts again once the count is quotaRecountMs old', async () => {
+  const transfer = (n: number) => `00000000-0000-4000-8000-0000000002${String(n).padStart(2, '0')}`;
+  const store = async (storage: Storage, name: string, n: number, overwrite = false) => {
+    const slot = await storage.reserveUpload({ name, size: data.length, transferId: transfer(n), overwrite });
+    writeSync(slot.fd, data, 0, data.length, 0);
+    await slot.commit(sha, undefined);
+  };
+  const refusal = async (storage: Storage, size: number, n: number): Promise<FtsError> => {
+    try {
+      await storage.reserveUpload({ name: `big${n}.bin`, size, transferId: transfer(n), overwrite: false });
+    } catch (err) {
+      return err as FtsError;
+    }
+    throw new Error('expected a refusal');
+  };
+  for (const recountMs of [60_000, 0]) {
+    const root = join(dir.path, `quota-${recountMs}`);
+    const quota = 10 * data.length;
+    const storage = new Storage({ root, directIo: false, quotaBytes: quota, quotaRecountMs: recountMs }, pool);
+    await storage.init();
+    await store(storage, 'q1.bin', 1);
+    await store(storage, 'q2.bin', 2);
+    await store(storage, 'q2.bin', 3, true); // replaced: still one file's worth
+    const counted = await refusal(storage, quota, 4);
+    assert.is(counted.code, ErrorCode.STORAGE_FULL);
+    assert.is(counted.available, quota - 2 * data.length, 'the uploads stored are counted, the replaced file once');
+    // Put there by other means: seen only once the count is recounted.
+    writeFileSync(join(root, 'other.bin'), Buffer.alloc(3 * data.length));
+    const later = await refusal(storage, quota, 5);
+    assert.is(later.available, recountMs === 0 ? quota - 5 * data.length : quota - 2 * data.length, `recountMs ${recountMs}`);
+  }
 });
 
 test.run();
