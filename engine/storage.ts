@@ -29,6 +29,19 @@ interface IndexEntry {
   modifiedMs: number;
   /** The file's mtime when it was hashed: a file changed behind our back is hashed again. */
   statMtimeMs: number;
+  /**
+   * The file's inode when it was hashed. A file replaced by a later upload of
+   * the same size and client mtime has the same size and mtime, but a new
+   * inode (the rename brings its own): without it, an index saved before
+   * such an upload (the save is deferred) would after a crash name the old
+   * hash. Absent in indexes written before it was kept.
+   */
+  statIno?: number;
+}
+
+/** Whether `entry` still describes the file `st` is of. */
+function entryMatches(entry: IndexEntry | undefined, st: { size: number; mtimeMs: number; ino: number }): entry is IndexEntry {
+  return entry !== undefined && entry.size === st.size && entry.statMtimeMs === st.mtimeMs && (entry.statIno === undefined || entry.statIno === st.ino);
 }
 
 export interface StorageOptions {
@@ -64,6 +77,10 @@ export class Storage implements ServerStorage {
   private index = new Map<string, IndexEntry>();
   private readonly active = new Map<string, number>();
   private reservedBytes = 0;
+  /** Upload commits under way: flushIndex() waits for them. */
+  private readonly committing = new Set<Promise<unknown>>();
+  /** With a quota: renames into the root and recounts of it run one at a time (see storedBytes). */
+  private quotaLock: Promise<unknown> = Promise.resolve();
   /** Index saves, one at a time (see saveIndex). */
   private saving: Promise<void> = Promise.resolve();
   private saveTimer: NodeJS.Timeout | undefined;
@@ -141,49 +158,58 @@ export class Storage implements ServerStorage {
       return true;
     };
     let checkpointing: Promise<void> = Promise.resolve();
-    return {
-      fd: handle.fd,
-      tempPath,
-      commit: async (sha256, modifiedMs) => {
-        settle();
-        let renamed = false;
-        let closed = false;
-        try {
-          await checkpointing.catch(() => undefined);
-          // Each step below is a round trip to libuv's pool (about 0.5 ms
-          // here), which for a small file is most of its upload: the client's
-          // time goes on the descriptor before the sync (so it is flushed with
-          // the file's other metadata rather than after everything), and the
-          // checkpoint goes while the folder syncs.
-          if (modifiedMs !== undefined) await handle.utimes(new Date(), new Date(modifiedMs));
-          await handle.datasync();
-          const st = await handle.stat();
-          closed = true;
-          await handle.close();
-          const finalPath = this.pathOf(name);
+    const commit = async (sha256: string, modifiedMs: number | undefined): Promise<StoredFile> => {
+      settle();
+      let renamed = false;
+      let closed = false;
+      try {
+        await checkpointing.catch(() => undefined);
+        // Each step below is a round trip to libuv's pool (about 0.5 ms
+        // here), which for a small file is most of its upload: the client's
+        // time goes on the descriptor before the sync (so it is flushed with
+        // the file's other metadata rather than after everything), and the
+        // checkpoint goes while the folder syncs.
+        if (modifiedMs !== undefined) await handle.utimes(new Date(), new Date(modifiedMs));
+        await handle.datasync();
+        const st = await handle.stat();
+        closed = true;
+        await handle.close();
+        const finalPath = this.pathOf(name);
+        await this.underQuotaLock(async () => {
           const replaced = this.stored ? await sizeOf(finalPath) : 0;
           await rename(tempPath, finalPath);
           renamed = true;
           if (this.stored) this.stored.bytes += st.size - replaced;
-          // Durable before the client hears UPLOAD_VERIFY.
-          await Promise.all([this.syncFolder(dirname(finalPath)), removeCheckpoint(checkpointPath)]);
-          const entry: IndexEntry = { size: st.size, sha256, createdMs: Date.now(), modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs };
-          this.index.set(name, entry);
-          this.saveIndex();
-          return { name, ...entry };
-        } catch (err) {
-          // A failed sync must not leak the descriptor.
-          if (!closed) await handle.close().catch(() => undefined);
-          await rm(tempPath, { force: true });
-          // Renamed but not made durable: the client is told it failed, so nothing is left under the name.
-          if (renamed) {
-            this.stored = undefined; // counted again at the next upload
-            await rm(this.pathOf(name), { force: true });
-            if (this.index.delete(name)) this.saveIndex();
-          }
-          await removeCheckpoint(checkpointPath);
-          throw storageError(err, `cannot store "${name}"`);
+        });
+        // Durable before the client hears UPLOAD_VERIFY.
+        await Promise.all([this.syncFolder(dirname(finalPath)), removeCheckpoint(checkpointPath)]);
+        const entry: IndexEntry = { size: st.size, sha256, createdMs: Date.now(), modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs, statIno: st.ino };
+        this.index.set(name, entry);
+        this.saveIndex();
+        return { name, ...entry };
+      } catch (err) {
+        // A failed sync must not leak the descriptor.
+        if (!closed) await handle.close().catch(() => undefined);
+        await rm(tempPath, { force: true });
+        // Renamed but not made durable: the client is told it failed, so nothing is left under the name.
+        if (renamed) {
+          this.stored = undefined; // counted again at the next upload
+          await rm(this.pathOf(name), { force: true });
+          if (this.index.delete(name)) this.saveIndex();
         }
+        await removeCheckpoint(checkpointPath);
+        throw storageError(err, `cannot store "${name}"`);
+      }
+    };
+    return {
+      fd: handle.fd,
+      tempPath,
+      commit: (sha256, modifiedMs) => {
+        // Tracked, so flushIndex() (a server's stop) waits for it to write its index entry.
+        const committing = commit(sha256, modifiedMs);
+        this.committing.add(committing);
+        void committing.catch(() => undefined).finally(() => this.committing.delete(committing));
+        return committing;
       },
       discard: async () => {
         if (!settle()) return;
@@ -255,10 +281,10 @@ export class Storage implements ServerStorage {
         return undefined;
       }
       let entry = this.index.get(name);
-      if (!entry || entry.size !== st.size || entry.statMtimeMs !== st.mtimeMs) {
+      if (!entryMatches(entry, st)) {
         // Placed here by other means, or changed: hashed once, then cached.
         const sha256 = await this.pool.hashWholeFile(handle.fd, st.size);
-        entry = { size: st.size, sha256, createdMs: st.birthtimeMs || st.ctimeMs, modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs };
+        entry = { size: st.size, sha256, createdMs: st.birthtimeMs || st.ctimeMs, modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs, statIno: st.ino };
         this.index.set(name, entry);
         this.saveIndex();
       }
@@ -299,7 +325,7 @@ export class Storage implements ServerStorage {
         continue; // removed while listing
       }
       const entry = this.index.get(name);
-      const known = entry && entry.size === st.size && entry.statMtimeMs === st.mtimeMs;
+      const known = entryMatches(entry, st);
       files.push({
         name,
         size: st.size,
@@ -342,16 +368,30 @@ export class Storage implements ServerStorage {
    * is taken again once it is `quotaRecountMs` old.
    */
   private async storedBytes(): Promise<number> {
-    if (this.stored && Date.now() - this.stored.countedAt < this.quotaRecountMs) return this.stored.bytes;
-    const countedAt = Date.now();
-    const names = (await readdir(this.root, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
-    let bytes = 0;
-    for (let i = 0; i < names.length; i += 64) {
-      const sizes = await Promise.all(names.slice(i, i + 64).map((n) => sizeOf(this.pathOf(n))));
-      for (const size of sizes) bytes += size;
-    }
-    this.stored = { bytes, countedAt };
-    return bytes;
+    const fresh = () => this.stored !== undefined && Date.now() - this.stored.countedAt < this.quotaRecountMs;
+    if (fresh()) return this.stored!.bytes;
+    // Under the lock: an upload renamed into the root while the files are
+    // counted would be in neither the count nor the count it updated.
+    return this.underQuotaLock(async () => {
+      if (fresh()) return this.stored!.bytes; // counted meanwhile
+      const countedAt = Date.now();
+      const names = (await readdir(this.root, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
+      let bytes = 0;
+      for (let i = 0; i < names.length; i += 64) {
+        const sizes = await Promise.all(names.slice(i, i + 64).map((n) => sizeOf(this.pathOf(n))));
+        for (const size of sizes) bytes += size;
+      }
+      this.stored = { bytes, countedAt };
+      return bytes;
+    });
+  }
+
+  /** Runs `fn` after every earlier one has ended, when there is a quota to keep (else at once). */
+  private underQuotaLock<T>(fn: () => Promise<T>): Promise<T> {
+    if (!Number.isFinite(this.quota)) return fn();
+    const run = this.quotaLock.then(fn, fn);
+    this.quotaLock = run.catch(() => undefined);
+    return run;
   }
 
   private release(name: string | undefined, size: number): void {
@@ -390,6 +430,8 @@ export class Storage implements ServerStorage {
 
   /** Writes every change to the index so far, now (a server's stop() waits for it). */
   async flushIndex(): Promise<void> {
+    // A commit under way (stop() does not wait for its connection's actor) writes its entry first.
+    await Promise.allSettled([...this.committing]);
     clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
     if (this.indexDirty) {

@@ -4,6 +4,8 @@
  * over the same root (stop() waits for the index, which is written in the
  * background); a file changed by other means is hashed once, then cached.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { FileTransferClient } from '../../engine/client.js';
 import { FileTransferServer } from '../../engine/server.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { sha256File, tempDir, within, writeRandomFile } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/resume-helpers.js';
 
 const test = suite('engine: the storage index');
 const FILES = 40;
@@ -80,6 +83,105 @@ test('uploads at once, then a restart over the same root: listing and downloadin
     }
   } finally {
     await clientPool.close();
+    await root.remove();
+    await work.remove();
+  }
+});
+
+const CHILD = join(import.meta.dirname, '..', 'helpers', 'server-child.ts');
+
+async function startChild(root: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await within(
+    new Promise<void>((resolve) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('listening')) resolve();
+      });
+    }),
+    20_000,
+    'server process start',
+  );
+  return child;
+}
+
+test('a file replaced by an upload of the same size and mtime, then a crash before the index was saved: the restarted server serves the new hash', async () => {
+  const root = await tempDir('fts-index-crash-root-');
+  const work = await tempDir('fts-index-crash-work-');
+  const pool = new WorkerPool({ threads: 1 });
+  const client = new FileTransferClient({ pool, stateDir: false, autoReconnect: false });
+  const port = await freePort();
+  let child = await startChild(root.path, port);
+  try {
+    await client.connect({ host: '127.0.0.1', port });
+    const when = new Date(1_600_000_000_000);
+    const src = join(work.path, 'src');
+    const [v1, v2] = [randomBytes(4096), randomBytes(4096)];
+    writeFileSync(src, v1);
+    utimesSync(src, when, when);
+    await client.uploadFile(src, 'x.bin', { preserveTimestamp: true });
+    await new Promise((r) => setTimeout(r, 1_500)); // the index, with v1's hash, is saved
+    writeFileSync(src, v2);
+    utimesSync(src, when, when);
+    await client.uploadFile(src, 'x.bin', { preserveTimestamp: true, overwrite: true });
+    child.kill('SIGKILL'); // within the second: the index on disk still names v1
+    await new Promise((r) => child.once('exit', r));
+    await client.disconnect().catch(() => undefined);
+    const sha2 = createHash('sha256').update(v2).digest('hex');
+    child = await startChild(root.path, port);
+    await client.connect({ host: '127.0.0.1', port });
+    const listed = await client.listFiles({ pattern: 'x.bin' });
+    assert.not.equal(listed.files[0]!.sha256, createHash('sha256').update(v1).digest('hex'), "the listing does not give the replaced file's hash");
+    const down = await within(client.downloadFile('x.bin', join(work.path, 'out')), 10_000, 'download');
+    assert.ok(down.verified);
+    assert.is(down.sha256, sha2);
+    assert.is(await sha256File(join(work.path, 'out')), sha2);
+  } finally {
+    await client.disconnect().catch(() => undefined);
+    child.kill('SIGKILL');
+    await pool.close();
+    await root.remove();
+    await work.remove();
+  }
+});
+
+test("stop() while an upload is being committed: the commit's index entry is written before stop() resolves", async () => {
+  const root = await tempDir('fts-index-stop-root-');
+  const work = await tempDir('fts-index-stop-work-');
+  const pool = new WorkerPool({ threads: 1 });
+  const client = new FileTransferClient({ pool, stateDir: false, autoReconnect: false });
+  const server = new FileTransferServer({ host: '127.0.0.1', port: 0, root: root.path, pool });
+  try {
+    const src = join(work.path, 'src');
+    await writeRandomFile(src, 100_000);
+    // The folder fsync of the commit, slowed, is where stop() is called.
+    const storage = server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
+    const syncFolder = storage.syncFolder;
+    let stopped: Promise<void> | undefined;
+    storage.syncFolder = async (folder) => {
+      stopped ??= server.stop();
+      await new Promise((r) => setTimeout(r, 300));
+      return syncFolder(folder);
+    };
+    await client.connect(await server.start());
+    const upload = client.uploadFile(src, 'x.bin').catch(() => undefined);
+    await within(
+      (async () => {
+        while (!stopped) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      10_000,
+      'stop() called',
+    );
+    await within(stopped!, 10_000, 'stop()');
+    const indexPath = join(root.path, '.fts', 'index.json');
+    assert.ok(existsSync(join(root.path, 'x.bin')), 'the file was stored');
+    assert.ok(existsSync(indexPath) && 'x.bin' in (JSON.parse(readFileSync(indexPath, 'utf8')) as object), 'and its hash is in the index when stop() resolves');
+    await upload;
+  } finally {
+    await client.disconnect().catch(() => undefined);
+    await server.stop();
+    await pool.close();
     await root.remove();
     await work.remove();
   }

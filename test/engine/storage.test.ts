@@ -6,7 +6,7 @@
  * index of hashes, written in the background: flushIndex() waits for it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -120,6 +120,38 @@ test('a quota counts the stored files once, follows the uploads stored, and coun
     const later = await refusal(storage, quota, 5);
     assert.is(later.available, recountMs === 0 ? quota - 5 * data.length : quota - 2 * data.length, `recountMs ${recountMs}`);
   }
+});
+
+test("an upload renamed into the root while the quota's count is being taken is counted: the next upload that would exceed the quota is refused", async () => {
+  const root = join(dir.path, 'quota-race');
+  mkdirSync(root, { recursive: true });
+  // Files enough that counting them takes a while.
+  for (let i = 0; i < 3000; i++) writeFileSync(join(root, `pre${i}`), 'x');
+  const MiB = 1024 * 1024;
+  const quota = 3000 + 10 * MiB;
+  const storage = new Storage({ root, directIo: false, quotaBytes: quota, quotaRecountMs: 300 }, pool);
+  await storage.init();
+  const id = (n: number) => `00000000-0000-4000-8000-0000000003${String(n).padStart(2, '0')}`;
+  const big = Buffer.alloc(6 * MiB, 1);
+  const bigSha = createHash('sha256').update(big).digest('hex');
+  const a = await storage.reserveUpload({ name: 'A', size: big.length, transferId: id(1), overwrite: false });
+  writeSync(a.fd, big, 0, big.length, 0);
+  await new Promise((r) => setTimeout(r, 350)); // the count is old: the next check takes it again
+  const probe = storage.reserveUpload({ name: 'probe', size: quota + 1, transferId: id(2), overwrite: false }).then(
+    () => assert.unreachable('the probe is larger than the quota'),
+    (err: unknown) => err as FtsError,
+  );
+  await new Promise((r) => setImmediate(r));
+  await a.commit(bigSha, undefined); // renamed while the probe counts
+  assert.is((await probe as FtsError).code, ErrorCode.STORAGE_FULL);
+  let refused: unknown;
+  try {
+    await storage.reserveUpload({ name: 'B', size: big.length, transferId: id(3), overwrite: false });
+  } catch (err) {
+    refused = err;
+  }
+  assert.instance(refused, FtsError, 'a second 6 MiB upload does not fit a 10 MiB quota');
+  assert.is((refused as FtsError).available, quota - 3000 - big.length);
 });
 
 test.run();
