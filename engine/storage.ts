@@ -169,7 +169,10 @@ export class Storage implements ServerStorage {
         // time goes on the descriptor before the sync (so it is flushed with
         // the file's other metadata rather than after everything), and the
         // checkpoint goes while the folder syncs.
-        if (modifiedMs !== undefined) await handle.utimes(new Date(), new Date(modifiedMs));
+        // utimes takes seconds as a double, which holds most millisecond
+        // times just below themselves (…122 ms became …121.999999 ms, listed
+        // as …121): half a microsecond over lands on the right millisecond.
+        if (modifiedMs !== undefined) await handle.utimes(new Date(), (modifiedMs + 0.0005) / 1000);
         await handle.datasync();
         const st = await handle.stat();
         closed = true;
