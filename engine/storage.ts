@@ -77,6 +77,8 @@ export class Storage implements ServerStorage {
   private index = new Map<string, IndexEntry>();
   private readonly active = new Map<string, number>();
   private reservedBytes = 0;
+  /** Reservations of room for uploads, one at a time (see reserveUpload). */
+  private reservations: Promise<unknown> = Promise.resolve();
   /** Upload commits under way: flushIndex() waits for them. */
   private readonly committing = new Set<Promise<unknown>>();
   /** With a quota: renames into the root and recounts of it run one at a time (see storedBytes). */
@@ -121,13 +123,19 @@ export class Storage implements ServerStorage {
   }
 
   async reserveUpload(r: UploadReservation): Promise<UploadSlot> {
-    if (this.active.has(r.name)) throw new FtsError(ErrorCode.TRANSFER_IN_PROGRESS, `another upload of "${r.name}" is in progress`);
-    const available = await this.available(r.overwrite ? r.name : undefined);
-    if (r.size > available) {
-      throw new FtsError(ErrorCode.STORAGE_FULL, `insufficient storage space: ${available} bytes available, ${r.size} requested`, { available, requested: r.size });
-    }
-    this.active.set(r.name, r.size);
-    this.reservedBytes += r.size;
+    // One reservation at a time: two that each checked the room before the
+    // other took it would both fit (two 6 MiB uploads into a 10 MiB quota).
+    const reserving = this.reservations.then(async () => {
+      if (this.active.has(r.name)) throw new FtsError(ErrorCode.TRANSFER_IN_PROGRESS, `another upload of "${r.name}" is in progress`);
+      const available = await this.available(r.overwrite ? r.name : undefined);
+      if (r.size > available) {
+        throw new FtsError(ErrorCode.STORAGE_FULL, `insufficient storage space: ${available} bytes available, ${r.size} requested`, { available, requested: r.size });
+      }
+      this.active.set(r.name, r.size);
+      this.reservedBytes += r.size;
+    });
+    this.reservations = reserving.catch(() => undefined);
+    await reserving;
     const tempPath = join(this.tmpDir, `${r.transferId}.part`);
     let handle: FileHandle;
     try {
@@ -151,15 +159,30 @@ export class Storage implements ServerStorage {
     const checkpointPath = join(this.tmpDir, `${transferId}.ckpt`);
     let settled = false;
     let nameHeld = holdsName;
+    let released = false;
+    /** Gives back the room and the name the upload held (once). */
+    const releaseReservation = () => {
+      if (released) return;
+      released = true;
+      this.release(nameHeld ? name : undefined, size);
+    };
+    /** Ends the slot (once): a commit, a discard or a close; the first one wins. */
     const settle = () => {
       if (settled) return false;
       settled = true;
-      this.release(nameHeld ? name : undefined, size);
       return true;
     };
     let checkpointing: Promise<void> = Promise.resolve();
     const commit = async (sha256: string, modifiedMs: number | undefined): Promise<StoredFile> => {
       settle();
+      // The room stays reserved until the stored file is counted in its place (in the rename's turn below).
+      try {
+        return await commitOnce(sha256, modifiedMs);
+      } finally {
+        releaseReservation();
+      }
+    };
+    const commitOnce = async (sha256: string, modifiedMs: number | undefined): Promise<StoredFile> => {
       let renamed = false;
       let closed = false;
       try {
@@ -183,6 +206,7 @@ export class Storage implements ServerStorage {
           await rename(tempPath, finalPath);
           renamed = true;
           if (this.stored) this.stored.bytes += st.size - replaced;
+          releaseReservation();
         });
         // Durable before the client hears UPLOAD_VERIFY.
         await Promise.all([this.syncFolder(dirname(finalPath)), removeCheckpoint(checkpointPath)]);
@@ -216,6 +240,7 @@ export class Storage implements ServerStorage {
       },
       discard: async () => {
         if (!settle()) return;
+        releaseReservation();
         await checkpointing.catch(() => undefined);
         await handle.close().catch(() => undefined);
         await rm(tempPath, { force: true });
@@ -233,6 +258,7 @@ export class Storage implements ServerStorage {
       },
       close: async () => {
         if (!settle()) return;
+        releaseReservation();
         await checkpointing.catch(() => undefined);
         await handle.close().catch(() => undefined);
       },

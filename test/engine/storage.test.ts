@@ -154,4 +154,18 @@ test("an upload renamed into the root while the quota's count is being taken is 
   assert.is((refused as FtsError).available, quota - 3000 - big.length);
 });
 
+test('two uploads asking at once for more than the quota leaves: one is reserved, the other refused', async () => {
+  const root = join(dir.path, 'quota-together');
+  const MiB = 1024 * 1024;
+  const storage = new Storage({ root, directIo: false, quotaBytes: 10 * MiB }, pool);
+  await storage.init();
+  const id = (n: number) => `00000000-0000-4000-8000-0000000004${String(n).padStart(2, '0')}`;
+  const results = await Promise.allSettled([0, 1].map((n) => storage.reserveUpload({ name: `t${n}.bin`, size: 6 * MiB, transferId: id(n), overwrite: false })));
+  const reserved = results.filter((r) => r.status === 'fulfilled');
+  const refused = results.filter((r) => r.status === 'rejected');
+  assert.is(reserved.length, 1, 'one of them');
+  assert.is(((refused[0] as PromiseRejectedResult).reason as FtsError).code, ErrorCode.STORAGE_FULL);
+  for (const r of reserved) await (r as PromiseFulfilledResult<Awaited<ReturnType<Storage['reserveUpload']>>>).value.discard();
+});
+
 test.run();
