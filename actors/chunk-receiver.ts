@@ -158,9 +158,9 @@ export class ChunkReceiver {
     this.writing.add(i);
     this.queued.push(m);
     if (this.o.budget && !this.fileSink.waitingForSlot) {
-      this.o.budget.take(m.data.length);
+      this.o.budget.take(m.data);
       this.counted.add(m);
-    }
+    } else this.o.budget?.released(m.data); // counted on arrival: not while its sink waits
     this.dispatchWrites();
   }
 
@@ -325,6 +325,7 @@ export class ChunkReceiver {
   }
 
   private release(m: ChunkData): void {
+    this.o.budget?.released(m.data);
     this.o.workers.releaseBuffer(m.data);
   }
 

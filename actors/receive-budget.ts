@@ -23,6 +23,14 @@
  */
 export class ReceiveBudget {
   private held = 0;
+  /**
+   * Chunk payloads counted as they came off a socket, not yet claimed by a
+   * receiver (by their buffer; `owner` is the connection). Counting them on
+   * arrival keeps the transport's check current: counted only when a
+   * receiver accepted them, chunks waiting in a busy actor's mailbox were
+   * missed, and a socket kept being read past the limit.
+   */
+  private readonly arrived = new Map<ArrayBufferLike, { bytes: number; owner: object }>();
   /** The most bytes held at once (for tests and diagnostics). */
   peakBytes = 0;
   readonly resumeBytes: number;
@@ -42,7 +50,39 @@ export class ReceiveBudget {
     return this.held > this.limitBytes;
   }
 
-  take(bytes: number): void {
+  /** A chunk payload read off `owner`'s socket: counted now, until a receiver claims it (`take`) or it is let go (`released`). */
+  arrive(payload: Uint8Array, owner: object): void {
+    this.arrived.set(payload.buffer, { bytes: payload.length, owner });
+    this.add(payload.length);
+  }
+
+  /** A receiver holds `payload` until its write settles (then `give`s its length back); counted once, on arrival or now. */
+  take(payload: Uint8Array): void {
+    const arrival = this.arrived.get(payload.buffer);
+    if (!arrival) return this.add(payload.length);
+    this.arrived.delete(payload.buffer);
+    // Counted whole on arrival (the frame's payload, its 48-byte header too); held from now on: what the receiver gives back.
+    if (arrival.bytes > payload.length) this.give(arrival.bytes - payload.length);
+  }
+
+  /** `payload` is let go without a receiver holding it (dropped, refused, or a receiver's duplicate). */
+  released(payload: Uint8Array): void {
+    const arrival = this.arrived.get(payload.buffer);
+    if (!arrival) return;
+    this.arrived.delete(payload.buffer);
+    this.give(arrival.bytes);
+  }
+
+  /** `owner`'s connection closed: what it brought and nothing claimed is given back. */
+  forget(owner: object): void {
+    for (const [buffer, arrival] of this.arrived) {
+      if (arrival.owner !== owner) continue;
+      this.arrived.delete(buffer);
+      this.give(arrival.bytes);
+    }
+  }
+
+  private add(bytes: number): void {
     this.held += bytes;
     if (this.held > this.peakBytes) this.peakBytes = this.held;
   }

@@ -249,7 +249,10 @@ export class FileTransferClient extends EventEmitter {
           closedResolve();
           if (open) this.connectionClosed(conn, error, disconnect);
         },
-        releaseBuffer: (b) => pool.buffers.release(b),
+        releaseBuffer: (b) => {
+          this.receiveBudget.released(b);
+          pool.buffers.release(b);
+        },
       },
       this.transfers,
       { ...(this.opts.heartbeatIdleMs !== undefined ? { heartbeatIdleMs: this.opts.heartbeatIdleMs } : {}), ...(this.opts.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs } : {}) },
@@ -661,7 +664,7 @@ export class FileTransferClient extends EventEmitter {
       get sink() {
         return client.sink!;
       },
-      workers: poolWorkers(pool),
+      workers: poolWorkers(pool, this.receiveBudget),
       receiveBudget: this.receiveBudget,
       clock: this.clock,
       capabilities: this.info?.capabilities ?? 0,

@@ -131,13 +131,14 @@ export class FileTransferServer extends EventEmitter implements Supervisor {
     const emit = <K extends keyof ServerEvents>(name: K) => ((info: Parameters<ServerEvents[K]>[0]) => void this.emit(name, info)) as ServerEvents[K];
     const clock = opts.clock ?? systemClock;
     this.parked = new ParkedUploadRegistry(clock, opts.resumeTtlMs ?? Defaults.RESUME_TTL_MS);
+    const receiveBudget = new ReceiveBudget(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.ctx = {
       limits,
       parked: this.parked,
       activeUploads: new Map(),
       storage: this.storage,
-      workers: poolWorkers(this.pool),
-      receiveBudget: new ReceiveBudget(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES),
+      workers: poolWorkers(this.pool, receiveBudget),
+      receiveBudget,
       clock,
       onUploadRequest: async (info) => (opts.onUploadRequest ? opts.onUploadRequest(info) : true),
       onDownloadRequest: async (info) => (opts.onDownloadRequest ? opts.onDownloadRequest(info) : true),

@@ -199,6 +199,8 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     allocateChunkPayload: (size) => pool.buffers.acquire(size, true),
     releaseChunkPayload: (payload) => pool.buffers.release(payload),
     onFrame: (frame) => {
+      // Counted as it arrives (see ReceiveBudget.arrive), before a receiver accepts it.
+      if (budget && frame.type === MessageType.CHUNK_DATA) budget.arrive(frame.payload, socket);
       if (!target.frame(frame)) held = true;
       // Checked after each chunk (its receiver takes its bytes as it accepts
       // it). Only connections that bring chunk data wait for the budget: one
@@ -226,6 +228,7 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     closedOnce = true;
     starved?.();
     starved = undefined;
+    budget?.forget(socket);
     decoder.stop();
     target.closed(error);
   };

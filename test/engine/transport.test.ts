@@ -155,11 +155,14 @@ test('a spent receive budget stops the socket being read: the peer is held back 
         socket,
         pool,
         {
-          // As a receiver does: each chunk's bytes are held until the test lets them go (its "write").
+          // As a receiver behind a busy actor does: it claims each chunk a little later, and holds
+          // its bytes until the test lets them go (its "write"). The budget counted them on arrival.
           frame: (f) => {
             frames.push(f);
-            budget.take(f.payload.length);
-            held.push(f.payload.length);
+            setImmediate(() => {
+              budget.take(f.payload);
+              held.push(f.payload.length);
+            });
             return true;
           },
           decodeError: reject,
@@ -204,14 +207,25 @@ test('a spent receive budget stops the socket being read: the peer is held back 
 
 test('a spent budget pauses only connections that bring chunk data: control frames (a listing, ACKs, heartbeats) keep being read', async () => {
   const budget = new ReceiveBudget(1024);
-  budget.take(4096); // spent by other connections' uploads
+  budget.take(Buffer.alloc(4096)); // spent by other connections' uploads
   const reads = new ReadBuffers();
   const frames: Frame[] = [];
+  // Once `writing`, each chunk is claimed and written at once, as a receiver with an idle disk does.
+  let writing = false;
+  const write = (f: Frame) => {
+    budget.take(f.payload);
+    budget.give(f.payload.length);
+  };
   let server: Server | undefined;
   const closed = new Promise<void>((resolve, reject) => {
     server = createServer({ pauseOnConnect: true }, (raw: Socket) => {
       const { socket } = adoptSocket(raw, reads);
-      pipeSocket(socket, pool, { frame: (f) => (frames.push(f), true), decodeError: reject, closed: () => resolve() }, 1024 * 1024, reads, budget);
+      const frame = (f: Frame) => {
+        frames.push(f);
+        if (writing && f.type === T.CHUNK_DATA) write(f);
+        return true;
+      };
+      pipeSocket(socket, pool, { frame, decodeError: reject, closed: () => resolve() }, 1024 * 1024, reads, budget);
     });
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
@@ -227,6 +241,8 @@ test('a spent budget pauses only connections that bring chunk data: control fram
   await new Promise((r) => setTimeout(r, 200));
   const chunks = () => frames.filter((f) => f.type === T.CHUNK_DATA).length;
   assert.ok(chunks() < 3, `reading stopped after the first chunks (${chunks()} of 3)`);
+  writing = true;
+  for (const f of frames) if (f.type === T.CHUNK_DATA) write(f);
   budget.give(4096);
   await until(() => chunks() === 3, 5_000, 'the rest once the budget has room');
   client.end();
