@@ -4,9 +4,12 @@
  *
  * A transfer's window bounds what it alone holds (64 chunks of 256 KiB:
  * 16 MiB), but not what all of them hold together: measured, each upload
- * running at once added about 22 MB to a server (8 uploads: 263 MB). Receivers
- * `take` the bytes of each chunk they accept and `give` them back once the
- * chunk is written (or dropped); while more than `limitBytes` are held, the
+ * running at once added about 22 MB to a server (8 uploads: 263 MB). The
+ * transport counts each chunk payload as it comes off a socket (`arrive`), a
+ * receiver claims it (`take`) and gives its bytes back once the chunk is
+ * written; a payload let go without a receiver is given back as it is
+ * released (`released`), or when its connection closes (`forget`). While
+ * more than `limitBytes` are held, the
  * transport stops reading its sockets, so the rest waits in the kernel's
  * socket buffers and, beyond them, in the senders, as TCP's flow control
  * makes it. Reading resumes once the held bytes fall to `resumeBytes`
