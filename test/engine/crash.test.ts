@@ -4,7 +4,7 @@
  * client reconnects and the upload resumes from the server's durable
  * checkpoint, sending again only what was not checkpointed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -13,35 +13,17 @@ import { FileTransferClient, type TransferResumed } from '../../engine/client.js
 import { WorkerPool } from '../../workers/pool.js';
 import { listDir, sha256File, tempDir, within, writeRandomFile } from '../helpers/fixtures.js';
 import { freePort } from '../helpers/resume-helpers.js';
+import { startServerChild } from '../helpers/server-process.js';
 
 const test = suite('engine: server killed mid-upload');
 const MiB = 1024 * 1024;
-const CHILD = join(import.meta.dirname, '..', 'helpers', 'server-child.ts');
-
-
-async function startChild(root: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await within(
-    new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d;
-        if (out.includes('listening')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
-    }),
-    20_000,
-    'server child start',
-  );
-  return child;
-}
 
 test('SIGKILL of the server mid-upload, restart on the same root: the upload resumes and ends verified', async () => {
   const root = await tempDir('fts-crash-root-');
   const work = await tempDir('fts-crash-work-');
   const pool = new WorkerPool({ threads: 1 });
   const port = await freePort();
-  let child = await startChild(root.path, port);
+  let child = await startServerChild(root.path, port);
   const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: 40, jitter: 0 } });
   try {
     const size = 48 * MiB;
@@ -60,7 +42,7 @@ test('SIGKILL of the server mid-upload, restart on the same root: the upload res
         if (!killed && p.bytes >= size / 2) {
           killed = true;
           child.kill('SIGKILL');
-          restarted = once(child, 'exit').then(() => startChild(root.path, port));
+          restarted = once(child, 'exit').then(() => startServerChild(root.path, port));
         }
       },
     });

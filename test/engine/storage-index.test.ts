@@ -4,7 +4,6 @@
  * over the same root (stop() waits for the index, which is written in the
  * background); a file changed by other means is hashed once, then cached.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,6 +15,7 @@ import { FileTransferServer } from '../../engine/server.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { sha256File, tempDir, within, writeRandomFile } from '../helpers/fixtures.js';
 import { freePort } from '../helpers/resume-helpers.js';
+import { startServerChild } from '../helpers/server-process.js';
 
 const test = suite('engine: the storage index');
 const FILES = 40;
@@ -88,23 +88,6 @@ test('uploads at once, then a restart over the same root: listing and downloadin
   }
 });
 
-const CHILD = join(import.meta.dirname, '..', 'helpers', 'server-child.ts');
-
-async function startChild(root: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await within(
-    new Promise<void>((resolve) => {
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('listening')) resolve();
-      });
-    }),
-    20_000,
-    'server process start',
-  );
-  return child;
-}
 
 test('a file replaced by an upload of the same size and mtime, then a crash before the index was saved: the restarted server serves the new hash', async () => {
   const root = await tempDir('fts-index-crash-root-');
@@ -112,7 +95,7 @@ test('a file replaced by an upload of the same size and mtime, then a crash befo
   const pool = new WorkerPool({ threads: 1 });
   const client = new FileTransferClient({ pool, stateDir: false, autoReconnect: false });
   const port = await freePort();
-  let child = await startChild(root.path, port);
+  let child = await startServerChild(root.path, port);
   try {
     await client.connect({ host: '127.0.0.1', port });
     const when = new Date(1_600_000_000_000);
@@ -129,7 +112,7 @@ test('a file replaced by an upload of the same size and mtime, then a crash befo
     await new Promise((r) => child.once('exit', r));
     await client.disconnect().catch(() => undefined);
     const sha2 = createHash('sha256').update(v2).digest('hex');
-    child = await startChild(root.path, port);
+    child = await startServerChild(root.path, port);
     await client.connect({ host: '127.0.0.1', port });
     const listed = await client.listFiles({ pattern: 'x.bin' });
     assert.not.equal(listed.files[0]!.sha256, createHash('sha256').update(v1).digest('hex'), "the listing does not give the replaced file's hash");
