@@ -12,11 +12,10 @@
  * received chunk data it held at once (`server.buffered.peakBytes`).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { AGENT as agent, generate, median, parseSize, startServer } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,25 +27,11 @@ const { values } = parseArgs({
   },
 });
 
-function parseSize(s: string): number {
-  const m = /^(\d+)([KMG])?$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size ${s}`);
-  return Number(m[1]) * 1024 ** ({ '': 0, K: 1, M: 2, G: 3 }[(m[2] ?? '').toUpperCase()] ?? 0);
-}
-
 const clients = Number(values.clients);
 const size = parseSize(values.size!);
 const budgets = values.buffered!.split(',').map(parseSize);
 const runs = Number(values.runs);
 const dir = resolve(values.dir!);
-const agent = join(import.meta.dirname, '..', 'dist', 'bench-agent.mjs');
-
-function generate(path: string): void {
-  if (existsSync(path) && statSync(path).size === size) return;
-  const fd = openSync(path, 'w');
-  for (let done = 0; done < size; done += 4 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(4 * 1024 * 1024, size - done)));
-  closeSync(fd);
-}
 
 /** Runs `node agent args` in its own process; resolves with its last output line, parsed. */
 function runAgent(args: string[]): Promise<{ verified?: boolean }> {
@@ -71,14 +56,9 @@ async function once(file: string, budget: number): Promise<Row> {
   const root = join(dir, 'concurrent-storage');
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
-  const portFile = join(dir, 'concurrent-port');
-  rmSync(portFile, { force: true });
   execFileSync('sync');
-  const server = spawn(process.execPath, [agent, 'server', root, portFile], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FTS_BUFFERED: String(budget) } });
-  let serverOut = '';
-  server.stdout.on('data', (d: Buffer) => (serverOut += d));
-  while (!existsSync(portFile)) await sleep(50);
-  const port = readFileSync(portFile, 'utf8');
+  const server = await startServer(agent, root, join(dir, 'concurrent-port'), { FTS_BUFFERED: String(budget) });
+  const port = server.port;
   const ids = Array.from({ length: clients }, (_, i) => i);
   let started = performance.now();
   const ups = await Promise.all(ids.map((i) => runAgent(['put', port, file, `c${i}.bin`])));
@@ -87,22 +67,19 @@ async function once(file: string, budget: number): Promise<Row> {
   const downs = await Promise.all(ids.map((i) => runAgent(['get', port, join(dir, `concurrent-${i}.down`), `c${i}.bin`])));
   const downSeconds = (performance.now() - started) / 1000;
   if (![...ups, ...downs].every((r) => r.verified)) throw new Error('a transfer was not verified');
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  const s = await server.stop<{ peakRssMB: number; cpuSeconds: number; bufferedPeakMB: number }>();
   for (const i of ids) rmSync(join(dir, `concurrent-${i}.down`), { force: true });
   rmSync(root, { recursive: true, force: true });
-  const s = JSON.parse(serverOut.trim().split('\n').pop()!) as { peakRssMB: number; cpuSeconds: number; bufferedPeakMB: number };
   const total = (clients * size) / 1e6;
   return { budget, upMBps: total / upSeconds, downMBps: total / downSeconds, serverPeakRssMB: s.peakRssMB, serverCpuSeconds: s.cpuSeconds, bufferedPeakMB: s.bufferedPeakMB };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'build.mjs')], { stdio: 'inherit' });
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `source-random-${size}.bin`);
-generate(file);
+generate(file, size);
 console.log(`${clients} clients, ${size} bytes each (random), maxBufferedBytes ${budgets.map(mib).join(', ')}, ${runs} runs`);
 const rows: Row[] = [];
 for (let run = 1; run <= runs; run++) {

@@ -11,13 +11,13 @@
  * and the upload rate of the first and the last tenth of the files (flat if
  * nothing grows with the number of files stored), the server's CPU seconds and peak RSS.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { FileTransferClient } from '../engine/client.js';
+import { AGENT as agent, median, parseSize, startServer } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,18 +29,11 @@ const { values } = parseArgs({
   },
 });
 
-function parseSize(s: string): number {
-  const m = /^(\d+)([KMG])?$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size ${s}`);
-  return Number(m[1]) * 1024 ** ({ '': 0, K: 1, M: 2, G: 3 }[(m[2] ?? '').toUpperCase()] ?? 0);
-}
-
 const files = Number(values.files);
 const size = parseSize(values.size!);
 const parallels = values.parallel!.split(',').map(Number);
 const runs = Number(values.runs);
 const dir = resolve(values.dir!);
-const agent = join(import.meta.dirname, '..', 'dist', 'bench-agent.mjs');
 
 interface Row {
   parallel: number;
@@ -72,26 +65,19 @@ async function once(source: string, parallel: number): Promise<Row> {
   const root = join(dir, 'small-storage');
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
-  const portFile = join(dir, 'small-port');
-  rmSync(portFile, { force: true });
   execFileSync('sync');
-  const server = spawn(process.execPath, [agent, 'server', root, portFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let serverOut = '';
-  server.stdout.on('data', (d: Buffer) => (serverOut += d));
-  while (!existsSync(portFile)) await sleep(50);
+  const server = await startServer(agent, root, join(dir, 'small-port'));
   const client = new FileTransferClient({ stateDir: false });
-  await client.connect({ host: '127.0.0.1', port: Number(readFileSync(portFile, 'utf8')) });
+  await client.connect({ host: '127.0.0.1', port: Number(server.port) });
   const ups = await inParallel(files, parallel, (i) => client.uploadFile(source, `s${i}.bin`));
   const downDir = join(dir, 'small-downloads');
   rmSync(downDir, { recursive: true, force: true });
   mkdirSync(downDir);
   const downs = await inParallel(files, parallel, (i) => client.downloadFile(`s${i}.bin`, join(downDir, `s${i}.bin`)));
   await client.disconnect();
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  const s = await server.stop<{ peakRssMB: number; cpuSeconds: number }>();
   rmSync(downDir, { recursive: true, force: true });
   rmSync(root, { recursive: true, force: true });
-  const s = JSON.parse(serverOut.trim().split('\n').pop()!) as { peakRssMB: number; cpuSeconds: number };
   const tenth = Math.max(1, Math.floor(files / 10));
   const rate = (count: number, ms: number) => (count * 1000) / ms;
   return {
@@ -105,7 +91,6 @@ async function once(source: string, parallel: number): Promise<Row> {
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'build.mjs')], { stdio: 'inherit' });
 mkdirSync(dir, { recursive: true });

@@ -14,11 +14,11 @@
  * installed with apt-get when missing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { AGENT as agent, generate, median, parseSize, startServer } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,33 +32,9 @@ const { values } = parseArgs({
 const size = parseSize(values.size!);
 const runs = Number(values.runs);
 const dir = resolve(values.dir!);
-// Both sides run from the plain-JavaScript bundle (npm run build), as a
-// deployment would, rather than through tsx's loader.
-const agent = join(import.meta.dirname, '..', 'dist', 'bench-agent.mjs');
-const tsx: string[] = [];
-
-function parseSize(s: string): number {
-  const m = /^(\d+)([KMG])?$/i.exec(s);
-  if (!m) throw new Error(`bad --size ${s}`);
-  return Number(m[1]) * 1024 ** ({ '': 0, K: 1, M: 2, G: 3 }[(m[2] ?? '').toUpperCase()] ?? 0);
-}
-
 function ensureNetcat(): void {
   if (spawnSync('sh', ['-c', 'command -v nc']).status === 0) return;
   execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq netcat-openbsd'], { stdio: 'inherit' });
-}
-
-function generate(path: string): void {
-  if (existsSync(path) && statSync(path).size === size) return;
-  const fd = openSync(path, 'w');
-  const block = 4 * 1024 * 1024;
-  for (let done = 0; done < size; done += block) {
-    const n = Math.min(block, size - done);
-    // compressible: random words repeated, about 3:1 with LZ4
-    const data = values.kind === 'compressible' ? Buffer.from(randomBytes(n / 8).toString('hex').repeat(4).slice(0, n)) : randomBytes(n);
-    writeSync(fd, data);
-  }
-  closeSync(fd);
 }
 
 interface SideFigures {
@@ -69,22 +45,14 @@ interface SideFigures {
 }
 
 async function runAgentPair(kind: 'put' | 'get', file: string, root: string): Promise<{ seconds: number; server: SideFigures; client: SideFigures }> {
-  const portFile = join(dir, 'port');
-  rmSync(portFile, { force: true });
-  const server = spawn(process.execPath, [...tsx, agent, 'server', root, portFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let serverOut = '';
-  server.stdout.on('data', (d: Buffer) => (serverOut += d));
-  while (!existsSync(portFile)) await sleep(50);
-  const port = readFileSync(portFile, 'utf8');
+  const server = await startServer(agent, root, join(dir, 'port'));
+  const port = server.port;
   const local = kind === 'put' ? file : join(dir, 'downloaded.bin');
   rmSync(join(dir, 'downloaded.bin'), { force: true });
-  const out = execFileSync(process.execPath, [...tsx, agent, kind, port, local, 'bench.bin'], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [agent, kind, port, local, 'bench.bin'], { encoding: 'utf8' });
   const client = JSON.parse(out.trim().split('\n').pop()!) as SideFigures & { seconds: number; verified: boolean };
   if (!client.verified) throw new Error('transfer not verified');
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
-  const serverFigures = JSON.parse(serverOut.trim().split('\n').pop()!) as SideFigures;
-  return { seconds: client.seconds, server: serverFigures, client };
+  return { seconds: client.seconds, server: await server.stop<SideFigures>(), client };
 }
 
 /**
@@ -114,19 +82,13 @@ async function minimalCopy(file: string): Promise<{ seconds: number; server: Sid
   const target = join(dir, 'minimal');
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target);
-  const portFile = join(dir, 'port');
-  rmSync(portFile, { force: true });
-  const server = spawn(process.execPath, [script, 'server', target, portFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let serverOut = '';
-  server.stdout.on('data', (d: Buffer) => (serverOut += d));
-  while (!existsSync(portFile)) await sleep(50);
-  const out = execFileSync(process.execPath, [script, 'client', readFileSync(portFile, 'utf8'), file], { encoding: 'utf8' });
+  const server = await startServer(script, target, join(dir, 'port'));
+  const out = execFileSync(process.execPath, [script, 'client', server.port, file], { encoding: 'utf8' });
   const client = JSON.parse(out.trim().split('\n').pop()!) as SideFigures & { seconds: number; verified: boolean };
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  const serverFigures = await server.stop<SideFigures>();
   if (!client.verified || statSync(join(target, 'minimal.bin')).size !== size) throw new Error('minimal copy failed');
   rmSync(target, { recursive: true, force: true });
-  return { seconds: client.seconds, server: JSON.parse(serverOut.trim().split('\n').pop()!) as SideFigures, client };
+  return { seconds: client.seconds, server: serverFigures, client };
 }
 
 /**
@@ -140,14 +102,13 @@ async function settleDisk(): Promise<void> {
   await sleep(500);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mbps = (seconds: number) => size / 1e6 / seconds;
 
 ensureNetcat();
 execFileSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'build.mjs')], { stdio: 'inherit' });
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `source-${values.kind}-${size}.bin`);
-generate(file);
+generate(file, size, values.kind === 'compressible' ? 'compressible' : 'random');
 const root = join(dir, 'storage');
 rmSync(root, { recursive: true, force: true });
 console.log(`file: ${size} bytes (${values.kind}), ${runs} runs`);
