@@ -47,7 +47,7 @@ export interface ChunkReceiverOptions {
   syncEveryBytes?: number;
   /** Synced bytes between two `onDurable` reports. Default 64 MiB. */
   durableEveryBytes?: number;
-  /** Shared with the other receivers and the transport: the bytes of chunks accepted and not yet written are held in it. */
+  /** Shared with the other receivers and the transport: a chunk, counted as it arrived, is claimed here and given back once written. */
   budget?: ReceiveBudget;
   deliver: (event: ChunkWritten | ChunkSynced) => void;
   /** After a sync, once `durableEveryBytes` were synced since the last report: the chunks now durable (to checkpoint). */

@@ -78,11 +78,11 @@ export class Storage implements ServerStorage {
   private readonly active = new Map<string, number>();
   private reservedBytes = 0;
   /** Reservations of room for uploads, one at a time (see reserveUpload). */
-  private reservations: Promise<unknown> = Promise.resolve();
+  private readonly reservations = new Turns();
   /** Upload commits under way: flushIndex() waits for them. */
   private readonly committing = new Set<Promise<unknown>>();
   /** With a quota: renames into the root and recounts of it run one at a time (see storedBytes). */
-  private quotaLock: Promise<unknown> = Promise.resolve();
+  private readonly quotaTurns = new Turns();
   /** Index saves, one at a time (see saveIndex). */
   private saving: Promise<void> = Promise.resolve();
   private saveTimer: NodeJS.Timeout | undefined;
@@ -125,7 +125,7 @@ export class Storage implements ServerStorage {
   async reserveUpload(r: UploadReservation): Promise<UploadSlot> {
     // One reservation at a time: two that each checked the room before the
     // other took it would both fit (two 6 MiB uploads into a 10 MiB quota).
-    const reserving = this.reservations.then(async () => {
+    await this.reservations.run(async () => {
       if (this.active.has(r.name)) throw new FtsError(ErrorCode.TRANSFER_IN_PROGRESS, `another upload of "${r.name}" is in progress`);
       const available = await this.available(r.overwrite ? r.name : undefined);
       if (r.size > available) {
@@ -134,8 +134,6 @@ export class Storage implements ServerStorage {
       this.active.set(r.name, r.size);
       this.reservedBytes += r.size;
     });
-    this.reservations = reserving.catch(() => undefined);
-    await reserving;
     const tempPath = join(this.tmpDir, `${r.transferId}.part`);
     let handle: FileHandle;
     try {
@@ -417,10 +415,7 @@ export class Storage implements ServerStorage {
 
   /** Runs `fn` after every earlier one has ended, when there is a quota to keep (else at once). */
   private underQuotaLock<T>(fn: () => Promise<T>): Promise<T> {
-    if (!Number.isFinite(this.quota)) return fn();
-    const run = this.quotaLock.then(fn, fn);
-    this.quotaLock = run.catch(() => undefined);
-    return run;
+    return Number.isFinite(this.quota) ? this.quotaTurns.run(fn) : fn();
   }
 
   private release(name: string | undefined, size: number): void {
@@ -469,6 +464,17 @@ export class Storage implements ServerStorage {
       this.saving = this.saving.then(() => this.writeIndex().catch(() => undefined));
     }
     await this.saving;
+  }
+}
+
+/** Runs asynchronous functions one at a time, in the order given; one that fails does not stop the next. */
+class Turns {
+  private last: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.last.then(fn, fn);
+    this.last = run.catch(() => undefined);
+    return run;
   }
 }
 

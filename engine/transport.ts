@@ -199,13 +199,13 @@ export function pipeSocket(socket: Socket, pool: WorkerPool, target: FrameTarget
     allocateChunkPayload: (size) => pool.buffers.acquire(size, true),
     releaseChunkPayload: (payload) => pool.buffers.release(payload),
     onFrame: (frame) => {
-      // Counted as it arrives (see ReceiveBudget.arrive), before a receiver accepts it.
-      if (budget && frame.type === MessageType.CHUNK_DATA) budget.arrive(frame.payload, socket);
+      const chunk = frame.type === MessageType.CHUNK_DATA;
+      // A chunk is counted as it arrives (see ReceiveBudget.arrive), before a receiver claims it.
+      if (chunk && budget) budget.arrive(frame.payload, socket);
       if (!target.frame(frame)) held = true;
-      // Checked after each chunk (its receiver takes its bytes as it accepts
-      // it). Only connections that bring chunk data wait for the budget: one
-      // that lists, downloads or only heartbeats holds none of it.
-      if (frame.type === MessageType.CHUNK_DATA && budget?.exhausted && !starved && !closedOnce) {
+      // Only connections that bring chunk data wait for the budget: one that
+      // lists, downloads or only heartbeats holds none of it.
+      if (chunk && budget?.exhausted && !starved && !closedOnce) {
         starved = budget.whenAvailable(() => {
           starved = undefined;
           resumeIfFree();
