@@ -5,25 +5,27 @@
  * file, after the client had been told it was stored (and had deleted its
  * source, say).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { syncFd } from '../engine/metadata-io.js';
 
 /** Errors that mean this platform or file system does not sync directories: nothing more can be done. */
 const REFUSED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /** fsync(2) of `dir`, so the renames and removals made in it so far are durable. */
 export async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle;
+  // Opened and closed in line, synced through the pool (see engine/metadata-io.ts).
+  let fd: number;
   try {
-    handle = await open(dir, 'r');
+    fd = openSync(dir, 'r');
   } catch (err) {
     if (REFUSED.has((err as NodeJS.ErrnoException).code ?? '')) return;
     throw err;
   }
   try {
-    await handle.sync();
+    await syncFd(fd);
   } catch (err) {
     if (!REFUSED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }

@@ -8,9 +8,11 @@
  * Default folder: `$XDG_CACHE_HOME/fts/transfers`, else
  * `~/.cache/fts/transfers`.
  */
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { unlinkIfThere } from './metadata-io.js';
 
 interface RecordBase {
   transferId: string;
@@ -52,41 +54,50 @@ export function defaultStateDir(): string {
   return join(base, 'fts', 'transfers');
 }
 
+/**
+ * Records are a few hundred bytes in a folder of a few files: they are read
+ * and written in line, not through libuv's pool (see metadata-io.ts), as
+ * every transfer of a batch saves, finds and removes one.
+ */
 export class ClientStateStore {
   constructor(readonly dir: string) {}
 
   async save(record: TransferRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
     const path = join(this.dir, `${record.transferId}.json`);
     const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(record));
-    await rename(tmp, path);
+    const text = JSON.stringify(record);
+    try {
+      writeFileSync(tmp, text);
+    } catch (err) {
+      // The folder is made on first use (and again if it was removed since).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(tmp, text);
+    }
+    renameSync(tmp, path);
   }
 
   /** Removes a record, and what a process killed while saving it left beside it. */
   async remove(transferId: string): Promise<void> {
-    await rm(join(this.dir, `${transferId}.json`), { force: true });
-    let names: string[] = [];
-    try {
-      names = await readdir(this.dir);
-    } catch {
-      return;
-    }
-    for (const n of names) if (n.startsWith(`${transferId}.json.`) && n.endsWith('.tmp')) await rm(join(this.dir, n), { force: true });
+    unlinkIfThere(join(this.dir, `${transferId}.json`));
+    for (const n of this.names()) if (n.startsWith(`${transferId}.json.`) && n.endsWith('.tmp')) unlinkIfThere(join(this.dir, n));
   }
 
-  async list(): Promise<TransferRecord[]> {
-    let names: string[];
+  /** The folder's entries; none if it is not there. */
+  private names(): string[] {
     try {
-      names = await readdir(this.dir);
+      return readdirSync(this.dir);
     } catch {
       return [];
     }
+  }
+
+  async list(): Promise<TransferRecord[]> {
     const out: TransferRecord[] = [];
-    for (const name of names) {
+    for (const name of this.names()) {
       if (!name.endsWith('.json')) continue;
       try {
-        out.push(JSON.parse(await readFile(join(this.dir, name), 'utf8')) as TransferRecord);
+        out.push(JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as TransferRecord);
       } catch {
         // unreadable: treated as absent; `fts resumable --clear` removes it
       }
@@ -108,13 +119,7 @@ export class ClientStateStore {
       if (r.kind === 'download') await rm(r.tempPath, { force: true });
       await this.remove(r.transferId);
     }
-    let names: string[] = [];
-    try {
-      names = await readdir(this.dir);
-    } catch {
-      // no folder: nothing more
-    }
-    for (const n of names) await rm(join(this.dir, n), { force: true });
+    for (const n of this.names()) await rm(join(this.dir, n), { force: true });
     return all.length;
   }
 }

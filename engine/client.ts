@@ -7,7 +7,8 @@
  *   await client.disconnect();
  */
 import { EventEmitter } from 'node:events';
-import { open } from 'node:fs/promises';
+import { fstatSync, openSync } from 'node:fs';
+import { closeQuietly } from './metadata-io.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ClientConnectionActor } from '../actors/client/connection.js';
@@ -429,17 +430,24 @@ export class FileTransferClient extends EventEmitter {
     this.requireConnection();
     const name = validateFilename(remoteName ?? basename(localPath));
     const path = resolve(localPath);
-    let handle;
+    // Opened and statted in line (see metadata-io.ts).
+    let fd: number;
     try {
-      handle = await open(path, 'r');
+      fd = openSync(path, 'r');
     } catch (err) {
       throw localError(err, path);
     }
-    const st = await handle.stat();
+    const st = fstatSync(fd);
     if (!st.isFile()) {
-      await handle.close();
+      closeQuietly(fd);
       throw new FtsError(ErrorCode.FILE_READ_ERROR, `${path} is not a regular file`);
     }
+    let fdOpen = true;
+    // The actor may close it more than once; a closed number may already name another file.
+    const closeOnce = () => {
+      if (fdOpen) closeQuietly(fd);
+      fdOpen = false;
+    };
     const endpoint = this.endpointKey();
     const store = this.state;
     const record = store ? await store.find('upload', endpoint, path, name) : undefined;
@@ -450,7 +458,7 @@ export class FileTransferClient extends EventEmitter {
         // The source changed since the earlier run (§8.9: the client detects it by size and time).
         await store!.remove(record.transferId);
         if (this.opts.onResumeFailure === 'fail') {
-          await handle.close();
+          closeOnce();
           throw new FtsError(ErrorCode.RESUME_FILE_CHANGED, `${path} changed since its upload was interrupted`, { transferId: record.transferId });
         }
       }
@@ -471,7 +479,7 @@ export class FileTransferClient extends EventEmitter {
         : {}),
       localPath: path,
       remoteName: name,
-      fd: handle.fd,
+      fd,
       size: st.size,
       modifiedMs: st.mtimeMs,
       chunkSize: this.chunkSize(options),
@@ -480,7 +488,7 @@ export class FileTransferClient extends EventEmitter {
       preserveTimestamp: options.preserveTimestamp ?? false,
       onResumeFailure: this.opts.onResumeFailure ?? 'restart',
       canReconnect: () => this.opts.autoReconnect !== false && !this.closing,
-      close: () => handle.close().catch(() => undefined),
+      close: async () => closeOnce(),
     });
     return this.run(actor, options);
   }
@@ -554,9 +562,9 @@ export class FileTransferClient extends EventEmitter {
       compression: COMPRESSION[options.compression ?? this.opts.compression ?? 'adaptive'],
       onResumeFailure: this.opts.onResumeFailure ?? 'restart',
       openTemp: async (existing?: string) => {
-        if (existing) return { handle: await open(existing, 'r+'), path: existing };
+        if (existing) return { fd: openSync(existing, 'r+'), path: existing };
         const path = join(dirname(target), `.${basename(target).slice(0, 200)}.${transferId.slice(0, 8)}.fts-part`);
-        return { handle: await open(path, 'w+', 0o644), path };
+        return { fd: openSync(path, 'w+', 0o644), path };
       },
     });
     return this.run(actor, options);

@@ -8,13 +8,14 @@
  *   <root>/.fts/tmp/<id>.part     uploads in progress, never under a final name
  *   <root>/.fts/index.json        metadata, replaced atomically
  */
-import { constants as fsc } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, fstatSync, futimesSync, openSync, renameSync, statfsSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
 import type { ReadableFile, ServerStorage, StoredFile, UploadCheckpoint, UploadReservation, UploadSlot } from '../actors/server/ports.js';
 import { loadCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { syncDirectory } from '../actors/durable.js';
+import { closeQuietly, datasyncFd } from './metadata-io.js';
 import { SortBy, SortOrder } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { filenameProblem } from '../protocol/filename.js';
@@ -115,11 +116,7 @@ export class Storage implements ServerStorage {
   }
 
   async exists(name: string): Promise<boolean> {
-    try {
-      return (await stat(this.pathOf(name))).isFile();
-    } catch {
-      return false;
-    }
+    return statSync(this.pathOf(name), { throwIfNoEntry: false })?.isFile() ?? false;
   }
 
   async reserveUpload(r: UploadReservation): Promise<UploadSlot> {
@@ -135,24 +132,24 @@ export class Storage implements ServerStorage {
       this.reservedBytes += r.size;
     });
     const tempPath = join(this.tmpDir, `${r.transferId}.part`);
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(tempPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+      fd = openSync(tempPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
     } catch (err) {
       this.release(r.name, r.size);
       throw storageError(err, 'cannot create a temporary file');
     }
-    return this.slot(r.name, r.size, r.transferId, handle, true);
+    return this.slot(r.name, r.size, r.transferId, fd, true);
   }
 
   /** A slot over the temporary file of an upload recovered from its checkpoint. */
   async adoptUpload(c: UploadCheckpoint): Promise<UploadSlot> {
-    const handle = await open(join(this.tmpDir, `${c.transferId}.part`), fsc.O_RDWR);
+    const fd = openSync(join(this.tmpDir, `${c.transferId}.part`), fsc.O_RDWR);
     this.reservedBytes += c.fileSize;
-    return this.slot(c.filename, c.fileSize, c.transferId, handle, false);
+    return this.slot(c.filename, c.fileSize, c.transferId, fd, false);
   }
 
-  private slot(name: string, size: number, transferId: string, handle: FileHandle, holdsName: boolean): UploadSlot {
+  private slot(name: string, size: number, transferId: string, fd: number, holdsName: boolean): UploadSlot {
     const tempPath = join(this.tmpDir, `${transferId}.part`);
     const checkpointPath = join(this.tmpDir, `${transferId}.ckpt`);
     let settled = false;
@@ -185,23 +182,25 @@ export class Storage implements ServerStorage {
       let closed = false;
       try {
         await checkpointing.catch(() => undefined);
-        // Each step below is a round trip to libuv's pool (about 0.5 ms
-        // here), which for a small file is most of its upload: the client's
-        // time goes on the descriptor before the sync (so it is flushed with
-        // the file's other metadata rather than after everything), and the
-        // checkpoint goes while the folder syncs.
+        // Only the two syncs go through libuv's pool; the other calls run in
+        // line (see metadata-io.ts). The client's time goes on the descriptor
+        // before the sync, so it is flushed with the file's other metadata.
         // utimes takes seconds as a double, which holds most millisecond
         // times just below themselves (…122 ms became …121.999999 ms, listed
         // as …121): half a microsecond over lands on the right millisecond.
-        if (modifiedMs !== undefined) await handle.utimes(new Date(), (modifiedMs + 0.0005) / 1000);
-        await handle.datasync();
-        const st = await handle.stat();
+        if (modifiedMs !== undefined) futimesSync(fd, new Date(), (modifiedMs + 0.0005) / 1000);
+        await datasyncFd(fd);
+        const st = fstatSync(fd);
         closed = true;
-        await handle.close();
+        closeSync(fd);
         const finalPath = this.pathOf(name);
         await this.underQuotaLock(async () => {
-          const replaced = this.stored ? await sizeOf(finalPath) : 0;
-          await rename(tempPath, finalPath);
+          const old = statSync(finalPath, { throwIfNoEntry: false });
+          const replaced = old?.isFile() ? old.size : 0;
+          // Renaming over a file frees the old one's blocks in the call: a
+          // large one goes through the pool rather than stall the event loop.
+          if (old) await rename(tempPath, finalPath);
+          else renameSync(tempPath, finalPath);
           renamed = true;
           if (this.stored) this.stored.bytes += st.size - replaced;
           releaseReservation();
@@ -214,7 +213,7 @@ export class Storage implements ServerStorage {
         return { name, ...entry };
       } catch (err) {
         // A failed sync must not leak the descriptor.
-        if (!closed) await handle.close().catch(() => undefined);
+        if (!closed) closeQuietly(fd);
         await rm(tempPath, { force: true });
         // Renamed but not made durable: the client is told it failed, so nothing is left under the name.
         if (renamed) {
@@ -227,7 +226,7 @@ export class Storage implements ServerStorage {
       }
     };
     return {
-      fd: handle.fd,
+      fd,
       tempPath,
       commit: (sha256, modifiedMs) => {
         // Tracked, so flushIndex() (a server's stop) waits for it to write its index entry.
@@ -240,7 +239,7 @@ export class Storage implements ServerStorage {
         if (!settle()) return;
         releaseReservation();
         await checkpointing.catch(() => undefined);
-        await handle.close().catch(() => undefined);
+        closeQuietly(fd);
         await rm(tempPath, { force: true });
         await removeCheckpoint(checkpointPath);
       },
@@ -258,7 +257,7 @@ export class Storage implements ServerStorage {
         if (!settle()) return;
         releaseReservation();
         await checkpointing.catch(() => undefined);
-        await handle.close().catch(() => undefined);
+        closeQuietly(fd);
       },
     };
   }
@@ -295,22 +294,22 @@ export class Storage implements ServerStorage {
 
   async openForRead(name: string): Promise<ReadableFile | undefined> {
     if (filenameProblem(name)) return undefined;
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(this.pathOf(name), 'r');
+      fd = openSync(this.pathOf(name), 'r');
     } catch {
       return undefined;
     }
     try {
-      const st = await handle.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) {
-        await handle.close();
+        closeSync(fd);
         return undefined;
       }
       let entry = this.index.get(name);
       if (!entryMatches(entry, st)) {
         // Placed here by other means, or changed: hashed once, then cached.
-        const sha256 = await this.pool.hashWholeFile(handle.fd, st.size);
+        const sha256 = await this.pool.hashWholeFile(fd, st.size);
         entry = { size: st.size, sha256, createdMs: st.birthtimeMs || st.ctimeMs, modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs, statIno: st.ino };
         this.index.set(name, entry);
         this.saveIndex();
@@ -318,19 +317,19 @@ export class Storage implements ServerStorage {
       // Chunks are read with O_DIRECT where possible: the file is rarely in the
       // page cache (uploads are written around it), and filling the cache from
       // disk cost the server 1.8 s of CPU a GiB against 0.3 s read directly.
-      const direct = !this.directIo ? undefined : await openDirect(this.pathOf(name), st);
+      const directFd = this.directIo ? openDirect(this.pathOf(name), st) : undefined;
       return {
         name,
         ...entry,
-        fd: handle.fd,
-        ...(direct ? { directFd: direct.fd } : {}),
+        fd,
+        ...(directFd !== undefined ? { directFd } : {}),
         close: async () => {
-          await direct?.close().catch(() => undefined);
-          await handle.close().catch(() => undefined);
+          if (directFd !== undefined) closeQuietly(directFd);
+          closeQuietly(fd);
         },
       };
     } catch (err) {
-      await handle.close();
+      closeQuietly(fd);
       throw err;
     }
   }
@@ -380,7 +379,7 @@ export class Storage implements ServerStorage {
       room = Math.max(0, this.quota - used);
     }
     try {
-      const fs = await statfs(this.root);
+      const fs = statfsSync(this.root);
       room = Math.min(room, Math.max(0, fs.bavail * fs.bsize - this.reservedBytes - this.reserve));
     } catch {
       // statfs unsupported: the quota alone decides
@@ -503,16 +502,20 @@ function storageError(err: unknown, what: string): FtsError {
  * unknown or refused (tmpfs, macOS), or when the name now leads to another
  * file than `same` (renamed over since it was opened: an overwrite).
  */
-async function openDirect(path: string, same: { dev: number; ino: number }): Promise<FileHandle | undefined> {
+function openDirect(path: string, same: { dev: number; ino: number }): number | undefined {
   if (!fsc.O_DIRECT) return undefined;
-  let handle: FileHandle;
+  let fd: number;
   try {
-    handle = await open(path, fsc.O_RDONLY | fsc.O_DIRECT);
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_DIRECT);
   } catch {
     return undefined;
   }
-  const st = await handle.stat().catch(() => undefined);
-  if (st && st.dev === same.dev && st.ino === same.ino) return handle;
-  await handle.close().catch(() => undefined);
+  try {
+    const st = fstatSync(fd);
+    if (st.dev === same.dev && st.ino === same.ino) return fd;
+  } catch {
+    // not usable: read through the page cache instead
+  }
+  closeQuietly(fd);
   return undefined;
 }

@@ -4,7 +4,9 @@
  * in the pool), and at DOWNLOAD_COMPLETE: hash check, fsync, rename into
  * place, DOWNLOAD_VERIFY. A partial file never sits under the target name.
  */
-import { rename, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, renameSync, statSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { closeQuietly, datasyncFd } from '../../engine/metadata-io.js';
 import { dirname } from 'node:path';
 import { Actor } from '../actor.js';
 import { ChunkReceiver, type ChunkSynced, type ChunkWritten } from '../chunk-receiver.js';
@@ -28,7 +30,7 @@ export interface DownloadSpec {
   /** After a reconnection the server cannot resume: start again, or fail. */
   onResumeFailure: ResumeFailurePolicy;
   /** Opens the temporary file beside the target (an existing one, keeping its data, for `resumeFrom`). */
-  openTemp: (existing?: string) => Promise<{ handle: FileHandle; path: string }>;
+  openTemp: (existing?: string) => Promise<{ fd: number; path: string }>;
   /** Continue a download an earlier client process began (its record in the state folder). */
   resumeFrom?: { accept: DownloadAccept; tempPath: string; written: Buffer };
   /** Bytes between two syncs of the temporary file. */
@@ -67,7 +69,8 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   private resolve!: (r: TransferResult) => void;
   private reject!: (e: FtsError) => void;
   private accept: DownloadAccept | undefined;
-  private temp: { handle: FileHandle; path: string } | undefined;
+  /** The temporary file; `fd` is -1 once closed (a closed number may already name another file). */
+  private temp: { fd: number; path: string } | undefined;
   private receiver: ChunkReceiver | undefined;
   private timer: TimerHandle | undefined;
   private renamed = false;
@@ -175,7 +178,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
 
   private startReceiving(received: ChunkBitmap | undefined): void {
     const m = this.accept!;
-    const fd = this.temp!.handle.fd;
+    const fd = this.temp!.fd;
     this.receiver = new ChunkReceiver({
       transferId: this.transferId,
       fd,
@@ -264,7 +267,7 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
     if (this.spec.onResumeFailure === 'fail') return this.finish(failure);
     // Start again from scratch: drop the temporary file, ask for the file anew.
     if (this.temp) {
-      await this.temp.handle.close().catch(() => undefined);
+      this.closeTemp();
       await rm(this.temp.path, { force: true });
       this.temp = undefined;
     }
@@ -292,9 +295,14 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       return this.finish(new FtsError(ErrorCode.FILE_HASH_MISMATCH, `SHA-256 mismatch: expected ${expected}, got ${actual}`, { transferId: this.transferId }));
     }
     try {
-      await temp.handle.datasync();
-      await temp.handle.close();
-      await rename(temp.path, this.spec.localPath);
+      // Only the syncs go through libuv's pool (see engine/metadata-io.ts);
+      // renaming over a file frees the old one's blocks, so that goes there too.
+      await datasyncFd(temp.fd);
+      const fd = temp.fd;
+      temp.fd = -1;
+      closeSync(fd);
+      if (statSync(this.spec.localPath, { throwIfNoEntry: false })) await rename(temp.path, this.spec.localPath);
+      else renameSync(temp.path, this.spec.localPath);
       this.renamed = true;
       await syncDirectory(dirname(this.spec.localPath));
     } catch (err) {
@@ -333,10 +341,16 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
   private async cleanup(): Promise<void> {
     await this.receiver?.idle();
     if (this.temp && !this.renamed) {
-      await this.temp.handle.close().catch(() => undefined);
+      this.closeTemp();
       // Kept when the client state folder records it for a later run.
       if (!this.keepTemp) await rm(this.temp.path, { force: true });
     }
+  }
+
+  private closeTemp(): void {
+    if (!this.temp || this.temp.fd < 0) return;
+    closeQuietly(this.temp.fd);
+    this.temp.fd = -1;
   }
 
   /** Chunk buffers in messages that will never be handled go back to the pool. */
