@@ -11,9 +11,10 @@
  * chunk crosses threads once each way and is hashed from memory. Written data
  * is synced every `syncEveryBytes` (8 MiB), so the disk's write-back is paid
  * as it goes in short flushes rather than in long ones that stall the writes
- * behind them, and the final fsync before the rename is short; every
- * `durableEveryBytes` (64 MiB) of synced data is reported durable, for the
- * owner's checkpoint.
+ * behind them, and the final fsync before the rename is short. The first
+ * sync, and then every `durableEveryBytes` (64 MiB) of synced data, is
+ * reported durable, for the owner's checkpoint; a file shorter than one
+ * sync is never reported (its owner writes no checkpoint for it).
  */
 import { ChunkBitmap } from '../protocol/bitmap.js';
 import { ChunkFlag, MessageType } from '../protocol/constants.js';
@@ -45,12 +46,12 @@ export interface ChunkReceiverOptions {
    * `bytes_per_sync` smooths its write-back the same way.
    */
   syncEveryBytes?: number;
-  /** Synced bytes between two `onDurable` reports. Default 64 MiB. */
+  /** Synced bytes between two `onDurable` reports after the first (at the first sync). Default 64 MiB. */
   durableEveryBytes?: number;
   /** Shared with the other receivers and the transport: a chunk, counted as it arrived, is claimed here and given back once written. */
   budget?: ReceiveBudget;
   deliver: (event: ChunkWritten | ChunkSynced) => void;
-  /** After a sync, once `durableEveryBytes` were synced since the last report: the chunks now durable (to checkpoint). */
+  /** After the first sync, and after each `durableEveryBytes` synced since the last report: the chunks now durable (to checkpoint). */
   onDurable?: (durable: ChunkBitmap) => void;
   onProgress?: (bytes: number, chunks: number) => void;
   onFailed: (error: FtsError) => void;
@@ -98,6 +99,7 @@ export class ChunkReceiver {
   private unsyncedBytes = 0;
   /** Bytes synced since the last `onDurable` report. */
   private unreportedBytes = 0;
+  private reportedDurable = false;
   private syncing = false;
   private stopped = false;
   private tasks = 0;
@@ -252,7 +254,8 @@ export class ChunkReceiver {
     if (event.error) return this.fail(event.error);
     if (event.durable && !this.stopped) {
       this.unreportedBytes += event.bytes ?? 0;
-      if (this.unreportedBytes >= (this.o.durableEveryBytes ?? DURABLE_EVERY_BYTES)) {
+      if (!this.reportedDurable || this.unreportedBytes >= (this.o.durableEveryBytes ?? DURABLE_EVERY_BYTES)) {
+        this.reportedDurable = true;
         this.unreportedBytes = 0;
         this.o.onDurable?.(event.durable);
       }

@@ -139,21 +139,21 @@ export class Storage implements ServerStorage {
       this.release(r.name, r.size);
       throw storageError(err, 'cannot create a temporary file');
     }
-    return this.slot(r.name, r.size, r.transferId, fd, true);
+    return this.slot(r.name, r.size, r.transferId, fd, { holdsName: true, hasCheckpoint: false });
   }
 
   /** A slot over the temporary file of an upload recovered from its checkpoint. */
   async adoptUpload(c: UploadCheckpoint): Promise<UploadSlot> {
     const fd = openSync(join(this.tmpDir, `${c.transferId}.part`), fsc.O_RDWR);
     this.reservedBytes += c.fileSize;
-    return this.slot(c.filename, c.fileSize, c.transferId, fd, false);
+    return this.slot(c.filename, c.fileSize, c.transferId, fd, { holdsName: false, hasCheckpoint: true });
   }
 
-  private slot(name: string, size: number, transferId: string, fd: number, holdsName: boolean): UploadSlot {
+  private slot(name: string, size: number, transferId: string, fd: number, was: { holdsName: boolean; hasCheckpoint: boolean }): UploadSlot {
     const tempPath = join(this.tmpDir, `${transferId}.part`);
     const checkpointPath = join(this.tmpDir, `${transferId}.ckpt`);
     let settled = false;
-    let nameHeld = holdsName;
+    let nameHeld = was.holdsName;
     let released = false;
     /** Gives back the room and the name the upload held (once). */
     const releaseReservation = () => {
@@ -168,6 +168,9 @@ export class Storage implements ServerStorage {
       return true;
     };
     let checkpointing: Promise<void> = Promise.resolve();
+    // Whether a checkpoint may be on disk: most small uploads end before their first, and have none to remove.
+    let checkpointed = was.hasCheckpoint;
+    const dropCheckpoint = () => (checkpointed ? removeCheckpoint(checkpointPath) : Promise.resolve());
     const commit = async (sha256: string, modifiedMs: number | undefined): Promise<StoredFile> => {
       settle();
       // The room stays reserved until the stored file is counted in its place (in the rename's turn below).
@@ -206,7 +209,7 @@ export class Storage implements ServerStorage {
           releaseReservation();
         });
         // Durable before the client hears UPLOAD_VERIFY.
-        await Promise.all([this.syncFolder(dirname(finalPath)), removeCheckpoint(checkpointPath)]);
+        await Promise.all([this.syncFolder(dirname(finalPath)), dropCheckpoint()]);
         const entry: IndexEntry = { size: st.size, sha256, createdMs: Date.now(), modifiedMs: st.mtimeMs, statMtimeMs: st.mtimeMs, statIno: st.ino };
         this.index.set(name, entry);
         this.saveIndex();
@@ -221,7 +224,7 @@ export class Storage implements ServerStorage {
           await rm(this.pathOf(name), { force: true });
           if (this.index.delete(name)) this.saveIndex();
         }
-        await removeCheckpoint(checkpointPath);
+        await dropCheckpoint();
         throw storageError(err, `cannot store "${name}"`);
       }
     };
@@ -241,7 +244,7 @@ export class Storage implements ServerStorage {
         await checkpointing.catch(() => undefined);
         closeQuietly(fd);
         await rm(tempPath, { force: true });
-        await removeCheckpoint(checkpointPath);
+        await dropCheckpoint();
       },
       detachName: () => {
         if (!nameHeld || settled) return;
@@ -250,6 +253,7 @@ export class Storage implements ServerStorage {
       },
       checkpoint: (state) => {
         // One write at a time, in order; a later checkpoint supersedes an earlier one.
+        checkpointed = true;
         checkpointing = checkpointing.catch(() => undefined).then(() => (settled ? undefined : writeCheckpoint(checkpointPath, state)));
         return checkpointing;
       },

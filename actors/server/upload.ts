@@ -120,8 +120,11 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     if (this.isStopped) return void (await slot.discard());
     const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;
     this.startReceiving(m, slot, chunkSize, lz4 ? m.compression : Compression.NONE, undefined);
-    // A first checkpoint at once: an upload interrupted before its first sync still resumes (from zero).
-    void this.checkpoint(new ChunkBitmap(this.receiver!.totalChunks));
+    // No checkpoint yet: one written now could name no chunk (none is synced),
+    // and most small uploads end before their first. A server killed before
+    // then answers NOT_FOUND, and the client sends the file anew: the same
+    // bytes a resume from nothing would cost. A lost connection checkpoints
+    // when the upload is parked (onStop).
     this.conn.sink.send([
       encodeControl({ type: T.UPLOAD_ACCEPT, transferId: m.transferId, compression: this.compression, chunkSize, window: limits.window }),
     ]);

@@ -13,8 +13,9 @@
  *   section out (PROTOCOL.md §2), so only the chunk's CRC32 can catch it;
  * - `cut`: forwards `afterBytes` bytes in one direction (or both together),
  *   then destroys both sockets of that connection;
- * - `blackhole`: from now on forwards nothing in the given direction (or
- *   either), and closes nothing;
+ * - `blackhole`: from now on (or once `afterBytes` went through on that
+ *   connection) forwards nothing in the given direction (or either), and
+ *   closes nothing;
  * - `delay`: forwards every frame `ms` later, in order.
  *
  * Frames are parsed minimally: magic "FTS1", type at offset 4, u32 BE
@@ -29,7 +30,7 @@ export type ProxyMode =
   | { kind: 'pass' }
   | { kind: 'corrupt'; direction: Direction; frames: number[] }
   | { kind: 'cut'; direction: Direction | 'both'; afterBytes: number }
-  | { kind: 'blackhole'; direction?: Direction | 'both' }
+  | { kind: 'blackhole'; direction?: Direction | 'both'; afterBytes?: number }
   | { kind: 'delay'; ms: number; direction?: Direction | 'both' };
 
 export interface ProxyCounters {
@@ -169,7 +170,9 @@ export class FaultProxy {
     const forward = (direction: Direction, from: Socket, to: Socket, frame: Buffer) => {
       if (done) return;
       const mode = this.mode;
-      if (mode.kind === 'blackhole' && (mode.direction === undefined || mode.direction === 'both' || mode.direction === direction)) {
+      const swallowing = mode.kind === 'blackhole' && (mode.direction === undefined || mode.direction === 'both' || mode.direction === direction);
+      // afterBytes: whole frames go through until that many bytes have, on this connection.
+      if (swallowing && (mode.afterBytes === undefined || sent[direction] >= mode.afterBytes)) {
         this.counters.bytesDropped += frame.length;
         return;
       }
