@@ -47,10 +47,14 @@ export async function startServer(script: string, root: string, portFile: string
   const server = spawn(process.execPath, [script, 'server', root, portFile], { stdio: ['ignore', 'pipe', 'inherit'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let out = '';
   server.stdout.on('data', (d: Buffer) => (out += d));
+  // A bench that fails (an uncaught error) must not leave its server running.
+  const orphaned = () => void server.kill('SIGKILL');
+  process.once('exit', orphaned);
   while (!existsSync(portFile)) await sleep(50);
   return {
     port: readFileSync(portFile, 'utf8'),
     stop: async <T>() => {
+      process.off('exit', orphaned);
       server.kill('SIGTERM');
       await new Promise((r) => server.once('exit', r));
       return JSON.parse(out.trim().split('\n').pop()!) as T;
