@@ -30,6 +30,8 @@ import type { ServerContext } from './ports.js';
 import { CONNECTION_CLOSED, ServerUploadActor, type ConnectionInfo } from './upload.js';
 
 const ZERO_HASH = Buffer.alloc(32);
+/** How long a server's stop waits for uploads answering their UPLOAD_COMPLETE (two fsyncs and a rename, normally milliseconds). */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 export type ServerConnectionMessage =
   | { kind: 'frame'; frame: Frame }
@@ -63,6 +65,16 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
   /** Server shutdown: DISCONNECT(server_shutdown), close, stop; not queued behind the mailbox. */
   async shutdown(): Promise<void> {
     if (this.isStopped) return;
+    // Uploads already answering their UPLOAD_COMPLETE (checking, storing)
+    // finish first: told "shutting down" instead, a client would send again,
+    // or fail, a file that was in fact stored.
+    const answering = [...this.transfers.values()].flatMap((t) => (t instanceof ServerUploadActor && t.answering ? [t.answering] : []));
+    if (answering.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(answering), new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_GRACE_MS)))]);
+      clearTimeout(timer);
+      if (this.isStopped) return;
+    }
     this.closeReason = 'server shutdown';
     if (this.state === 'open') this.sendControl({ type: T.DISCONNECT, reason: DisconnectReason.SERVER_SHUTDOWN, message: 'server shutting down' });
     this.sink.close();

@@ -46,6 +46,8 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
   private finished = false;
   private chunkSize = 0;
   private compression: number = Compression.NONE;
+  /** Set once UPLOAD_COMPLETE is being handled: the check, the commit and the UPLOAD_VERIFY. */
+  private completing: Promise<void> | undefined;
 
   constructor(ctx: ServerContext, conn: ConnectionInfo, transferId: string, supervisor: Supervisor) {
     super(`upload ${transferId}`, supervisor);
@@ -73,7 +75,7 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
             else this.ctx.workers.releaseBuffer(msg.m.data);
             return;
           case T.UPLOAD_COMPLETE:
-            return this.onComplete(msg.m);
+            return (this.completing = this.onComplete(msg.m));
           case T.TRANSFER_CANCEL:
             return void this.stop('cancelled by client');
           default:
@@ -139,6 +141,18 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
     this.conn.sink.send([
       encodeControl({ type: T.RESUME_RESPONSE, transferId: r.transferId, status: ResumeStatus.RESUMABLE, totalChunks: received.size, receivedCount: received.count(), missing: missing.bytes }),
     ]);
+  }
+
+  /**
+   * Settles once the upload's UPLOAD_COMPLETE has been answered (verified and
+   * stored, or refused); undefined before it arrived. A server's stop waits
+   * for it (see ServerConnectionActor.shutdown).
+   */
+  get answering(): Promise<void> | undefined {
+    return this.completing?.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** Records the durable chunks in the slot's checkpoint; a failed write only costs resumability. */
@@ -236,6 +250,15 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
   }
 
   protected override async onStop(reason: unknown): Promise<void> {
+    if (this.completing && !this.finished) {
+      // Its file may be renamed into place at this moment: never parked for a
+      // resume. What the commit did not settle is discarded once it ends (not
+      // awaited: the completion itself ends by stopping this actor).
+      void this.completing.catch(() => undefined).then(() => (this.finished ? undefined : this.slot?.discard()));
+      if (this.ctx.activeUploads.get(this.transferId) === this) this.ctx.activeUploads.delete(this.transferId);
+      this.receiver?.stop();
+      return;
+    }
     const willPark = reason === CONNECTION_CLOSED && !this.finished && !!this.slot && !!this.receiver && !!this.request;
     // Marked before anything is awaited, so a RESUME_REQUEST that arrives
     // meanwhile waits for the parking instead of finding nothing (and the

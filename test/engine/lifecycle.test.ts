@@ -8,8 +8,10 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { FileTransferClient } from '../../engine/client.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
+import { FaultProxy } from '../helpers/proxy.js';
 import { listDir, rejection, sha256File, sleep, startPair, within, writeRandomFile, type Pair } from '../helpers/fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -82,6 +84,78 @@ test('server.stop() during an upload: the upload fails and nothing appears under
     // resume or deleted is the server's choice; changing later is not).
     await sleep(500);
     assert.equal(await listDir(join(p.root, '.fts', 'tmp')), tmpAtStop, 'root/.fts/tmp still changing after server.stop() resolved');
+  });
+});
+
+test('server.stop() while an upload is being stored: the client is answered verified before the DISCONNECT, and nothing is parked', async () => {
+  await withPair(async (p) => {
+    const local = join(p.work, 'stored.src');
+    const sha = await writeRandomFile(local, 300_000);
+    // The commit's folder fsync, held, is where stop() is called.
+    const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
+    const syncFolder = storage.syncFolder;
+    let stopping: Promise<void> | undefined;
+    storage.syncFolder = async (folder) => {
+      stopping ??= p.server.stop();
+      await sleep(300);
+      return syncFolder(folder);
+    };
+    const disconnects: { reason: string }[] = [];
+    p.client.on('disconnected', (e: { reason: string }) => disconnects.push(e));
+    const result = await within(p.client.uploadFile(local, 'stored.bin'), 10_000, 'the upload');
+    assert.ok(stopping, 'stop() was called during the commit');
+    assert.ok(result.verified);
+    assert.is(result.sha256, sha);
+    await within(stopping!, 10_000, 'stop()');
+    assert.is(await sha256File(join(p.root, 'stored.bin')), sha);
+    assert.is(p.server.parkedUploadCount, 0, 'a stored upload is never parked for a resume');
+    assert.equal(await listDir(join(p.root, '.fts', 'tmp')), [], 'no temporary file or checkpoint left');
+    await within(
+      (async () => {
+        while (disconnects.length === 0) await sleep(10);
+      })(),
+      5_000,
+      'the DISCONNECT after the answer',
+    );
+    assert.is(disconnects[0]!.reason, 'server_shutdown');
+  });
+});
+
+test('the connection lost while an upload is being stored: the file is stored, and the upload is not parked for a resume', async () => {
+  await withPair(async (p) => {
+    const proxy = new FaultProxy(p.addr);
+    const client = new FileTransferClient({ autoReconnect: false, stateDir: false, pool });
+    try {
+      await client.connect(await proxy.start());
+      const local = join(p.work, 'cut.src');
+      const sha = await writeRandomFile(local, 300_000);
+      const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
+      const syncFolder = storage.syncFolder;
+      let cut = false;
+      storage.syncFolder = async (folder) => {
+        if (!cut) {
+          cut = true;
+          await proxy.stop();
+          await sleep(300); // the server sees the close while the commit waits here
+        }
+        return syncFolder(folder);
+      };
+      const outcome = await within(client.uploadFile(local, 'cut.bin').catch((err: unknown) => err), 10_000, 'the upload settles');
+      assert.ok(cut, 'the connection was cut during the commit');
+      assert.instance(outcome, FtsError, 'the client lost its answer');
+      await within(
+        (async () => {
+          while ((await listDir(join(p.root, '.fts', 'tmp'))).length > 0) await sleep(20);
+        })(),
+        5_000,
+        'the temporary file gone',
+      );
+      assert.is(await sha256File(join(p.root, 'cut.bin')), sha, 'the commit under way ended');
+      assert.is(p.server.parkedUploadCount, 0, 'a stored upload is never parked for a resume');
+    } finally {
+      await client.disconnect().catch(() => undefined);
+      await proxy.stop();
+    }
   });
 });
 
