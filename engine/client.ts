@@ -437,7 +437,13 @@ export class FileTransferClient extends EventEmitter {
     } catch (err) {
       throw localError(err, path);
     }
-    const st = fstatSync(fd);
+    let st;
+    try {
+      st = fstatSync(fd);
+    } catch (err) {
+      closeQuietly(fd);
+      throw localError(err, path);
+    }
     if (!st.isFile()) {
       closeQuietly(fd);
       throw new FtsError(ErrorCode.FILE_READ_ERROR, `${path} is not a regular file`);

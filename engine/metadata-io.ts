@@ -2,17 +2,20 @@
  * File-system calls for the per-file path (create, stat, close, rename,
  * unlink, statfs): synchronous, on the calling thread.
  *
- * Each of these takes microseconds on a local file system, while the same
- * call through libuv's thread pool costs a hand-off to a pool thread and a
- * wake-up back, about 0.1–0.2 ms of CPU across the two on this VM (whose
- * context switches are dear) and a FileHandle object per open. A small
- * upload made about twenty such calls. Calls that wait for the disk
- * (fsync, fdatasync) and removals of data files that may be large stay
- * asynchronous. As in nginx, which opens and stats files on its event loop,
- * the cost is that a hung file system (a dead NFS server) would stall the
- * event loop rather than one pool thread; fts is meant for local storage.
+ * Each of these takes microseconds on a local file system (a create can
+ * wait while another file's fsync commits ext4's journal, as long as a pool
+ * thread would wait), while the same call through libuv's thread pool costs
+ * a hand-off to a pool thread and a wake-up back, about 0.1–0.2 ms of CPU
+ * across the two on this VM (whose context switches are dear), and a
+ * FileHandle object per open. A small upload made about twenty such calls.
+ * Calls that wait for the disk (fsync, fdatasync), renames over an existing
+ * file (which free the old file's blocks) and removals of data files that
+ * may be large stay asynchronous. As in nginx, which opens and stats files
+ * on its event loop, the cost is that a hung file system (a dead NFS
+ * server) would stall the event loop rather than one pool thread; fts is
+ * meant for local storage.
  */
-import { closeSync, fdatasync, fsync, fstatSync, openSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, fdatasync, fsync, unlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 export const datasyncFd = promisify(fdatasync);
@@ -35,15 +38,5 @@ export function unlinkIfThere(path: string): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     return false;
-  }
-}
-
-/** Opens `path` with `flags`, runs `fn` on the descriptor, and closes it whatever happens. */
-export function withFd<T>(path: string, flags: number | string, fn: (fd: number, st: () => Stats) => T): T {
-  const fd = openSync(path, flags);
-  try {
-    return fn(fd, () => fstatSync(fd));
-  } finally {
-    closeSync(fd);
   }
 }
