@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { fstatSync, openSync } from 'node:fs';
-import { closeQuietly } from './metadata-io.js';
+import { closeQuietly, createFd } from './metadata-io.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ClientConnectionActor } from '../actors/client/connection.js';
@@ -570,7 +570,7 @@ export class FileTransferClient extends EventEmitter {
       openTemp: async (existing?: string) => {
         if (existing) return { fd: openSync(existing, 'r+'), path: existing };
         const path = join(dirname(target), `.${basename(target).slice(0, 200)}.${transferId.slice(0, 8)}.fts-part`);
-        return { fd: openSync(path, 'w+', 0o644), path };
+        return { fd: await createFd(path, 'w+', 0o644), path };
       },
     });
     return this.run(actor, options);

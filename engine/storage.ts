@@ -15,7 +15,7 @@ import picomatch from 'picomatch';
 import type { ReadableFile, ServerStorage, StoredFile, UploadCheckpoint, UploadReservation, UploadSlot } from '../actors/server/ports.js';
 import { loadCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { syncDirectory } from '../actors/durable.js';
-import { closeQuietly, datasyncFd } from './metadata-io.js';
+import { closeQuietly, createFd, datasyncFd } from './metadata-io.js';
 import { SortBy, SortOrder } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { filenameProblem } from '../protocol/filename.js';
@@ -139,7 +139,7 @@ export class Storage implements ServerStorage {
     const tempPath = join(this.tmpDir, `${r.transferId}.part`);
     let fd: number;
     try {
-      fd = openSync(tempPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
+      fd = await createFd(tempPath, fsc.O_RDWR | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
     } catch (err) {
       this.release(r.name, r.size);
       throw storageError(err, 'cannot create a temporary file');
