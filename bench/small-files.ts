@@ -17,6 +17,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FileTransferClient } from '../engine/client.js';
+import { Defaults } from '../protocol/constants.js';
 import { AGENT as agent, median, parseSize, startServer } from './common.js';
 
 const { values } = parseArgs({
@@ -34,6 +35,12 @@ const size = parseSize(values.size!);
 const parallels = values.parallel!.split(',').map(Number);
 const runs = Number(values.runs);
 const dir = resolve(values.dir!);
+// One connection: the server refuses more transfers at once than its limit (-749).
+const tooMany = parallels.find((p) => !(p >= 1 && p <= Defaults.MAX_TRANSFERS_PER_CONNECTION));
+if (tooMany !== undefined) {
+  console.error(`--parallel ${tooMany}: between 1 and ${Defaults.MAX_TRANSFERS_PER_CONNECTION} (the server's maxTransfersPerConnection) over one connection`);
+  process.exit(2);
+}
 
 interface Row {
   parallel: number;
