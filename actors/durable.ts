@@ -5,8 +5,8 @@
  * file, after the client had been told it was stored (and had deleted its
  * source, say).
  */
-import { closeSync, openSync } from 'node:fs';
-import { syncFd } from '../engine/metadata-io.js';
+import { openSync } from 'node:fs';
+import { closeQuietly, syncFd } from '../engine/metadata-io.js';
 
 /** Errors that mean this platform or file system does not sync directories: nothing more can be done. */
 const REFUSED = new Set(['EINVAL', 'EISDIR', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP']);
@@ -26,6 +26,6 @@ export async function syncDirectory(dir: string): Promise<void> {
   } catch (err) {
     if (!REFUSED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
   } finally {
-    closeSync(fd);
+    closeQuietly(fd); // a failed close must not hide a failed sync
   }
 }

@@ -13,9 +13,9 @@
  * never resumed into a wrong file.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, renameSync, writeFileSync } from 'node:fs';
+import { openSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { datasyncFd, unlinkIfThere } from './metadata-io.js';
+import { closeQuietly, datasyncFd, unlinkIfThere } from './metadata-io.js';
 
 import type { UploadCheckpoint } from '../actors/server/ports.js';
 
@@ -37,7 +37,7 @@ export async function writeCheckpoint(path: string, body: CheckpointBody): Promi
     writeFileSync(fd, JSON.stringify({ body: text, sha256: digest(text) }));
     await datasyncFd(fd);
   } finally {
-    closeSync(fd);
+    closeQuietly(fd); // a failed close must not hide a failed sync
   }
   renameSync(tmp, path);
 }

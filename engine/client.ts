@@ -7,7 +7,7 @@
  *   await client.disconnect();
  */
 import { EventEmitter } from 'node:events';
-import { fstatSync, openSync } from 'node:fs';
+import { constants as fsc, fstatSync, openSync } from 'node:fs';
 import { closeQuietly, createFd } from './metadata-io.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -433,7 +433,8 @@ export class FileTransferClient extends EventEmitter {
     // Opened and statted in line (see metadata-io.ts).
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, and the event loop with it (it is refused below).
+      fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
     } catch (err) {
       throw localError(err, path);
     }
@@ -456,18 +457,23 @@ export class FileTransferClient extends EventEmitter {
     };
     const endpoint = this.endpointKey();
     const store = this.state;
-    const record = store ? await store.find('upload', endpoint, path, name) : undefined;
     let resumeFrom: UploadRecord | undefined;
-    if (record) {
-      if (record.size === st.size && record.mtimeMs === st.mtimeMs) resumeFrom = record;
-      else {
-        // The source changed since the earlier run (§8.9: the client detects it by size and time).
-        await store!.remove(record.transferId);
-        if (this.opts.onResumeFailure === 'fail') {
-          closeOnce();
-          throw new FtsError(ErrorCode.RESUME_FILE_CHANGED, `${path} changed since its upload was interrupted`, { transferId: record.transferId });
+    try {
+      const record = store ? await store.find('upload', endpoint, path, name) : undefined;
+      if (record) {
+        if (record.size === st.size && record.mtimeMs === st.mtimeMs) resumeFrom = record;
+        else {
+          // The source changed since the earlier run (§8.9: the client detects it by size and time).
+          await store!.remove(record.transferId);
+          if (this.opts.onResumeFailure === 'fail') {
+            throw new FtsError(ErrorCode.RESUME_FILE_CHANGED, `${path} changed since its upload was interrupted`, { transferId: record.transferId });
+          }
         }
       }
+    } catch (err) {
+      // Nothing else will close it: a plain descriptor is never closed by the garbage collector.
+      closeOnce();
+      throw err;
     }
     const transferId = resumeFrom?.transferId ?? newUuid();
     const persist = store ? this.persistence(store) : undefined;
@@ -496,6 +502,8 @@ export class FileTransferClient extends EventEmitter {
       canReconnect: () => this.opts.autoReconnect !== false && !this.closing,
       close: async () => closeOnce(),
     });
+    // run() refuses an aborted signal before the actor starts, and only a started actor closes its source.
+    if (options.signal?.aborted) closeOnce();
     return this.run(actor, options);
   }
 

@@ -305,14 +305,15 @@ export class Storage implements ServerStorage {
     if (filenameProblem(name)) return undefined;
     let fd: number;
     try {
-      fd = openSync(this.pathOf(name), 'r');
+      // O_NONBLOCK: opening a FIFO put in the root would otherwise wait for a writer, and the event loop with it.
+      fd = openSync(this.pathOf(name), fsc.O_RDONLY | fsc.O_NONBLOCK);
     } catch {
       return undefined;
     }
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) {
-        closeSync(fd);
+        closeQuietly(fd);
         return undefined;
       }
       let entry = this.index.get(name);

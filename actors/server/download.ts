@@ -167,6 +167,8 @@ export class ServerDownloadActor extends Actor<ServerDownloadMessage> {
       this.conn.sink.send([encodeControl({ type: T.ERROR, transferId: m.transferId, errorCode: ErrorCode.ACCESS_DENIED, message: decision })]);
       return void this.stop('resume denied');
     }
+    // Stopped meanwhile (the connection closed): onStop found no file to close.
+    if (this.isStopped) return void (await file.close());
     const held = new ChunkBitmap(total, m.held);
     const missing = held.complement();
     const lz4 = (this.conn.capabilities & Capability.LZ4) !== 0;

@@ -252,11 +252,17 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
   protected override async onStop(reason: unknown): Promise<void> {
     if (this.completing && !this.finished) {
       // Its file may be renamed into place at this moment: never parked for a
-      // resume. What the commit did not settle is discarded once it ends (not
-      // awaited: the completion itself ends by stopping this actor).
-      void this.completing.catch(() => undefined).then(() => (this.finished ? undefined : this.slot?.discard()));
+      // resume. What the commit did not settle is discarded once it has ended
+      // and nothing writes to the file any more (a sink may still hold the
+      // descriptor, whose number would be reused once closed). Not awaited:
+      // the completion itself ends by stopping this actor.
+      const receiver = this.receiver;
+      receiver?.stop();
+      void this.completing
+        .catch(() => undefined)
+        .then(() => receiver?.idle())
+        .then(() => (this.finished ? undefined : this.slot?.discard()));
       if (this.ctx.activeUploads.get(this.transferId) === this) this.ctx.activeUploads.delete(this.transferId);
-      this.receiver?.stop();
       return;
     }
     const willPark = reason === CONNECTION_CLOSED && !this.finished && !!this.slot && !!this.receiver && !!this.request;

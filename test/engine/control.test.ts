@@ -4,7 +4,7 @@
  * sending), and cancel by id or AbortSignal (TRANSFER_CANCEL; the receiver
  * deletes its temporary file and checkpoint).
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -95,5 +95,31 @@ for (const direction of ['upload', 'download'] as const) {
     }
   });
 }
+
+test('uploads whose signal was aborted before they started: each is refused with -711, and none leaves its source open', async () => {
+  const p = await startPair({ pool });
+  try {
+    const source = join(p.work, 'never.src');
+    await writeRandomFile(source, 1000);
+    const openOnSource = async () => {
+      let n = 0;
+      for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === source) n++;
+      return n;
+    };
+    const abort = new AbortController();
+    abort.abort();
+    for (let i = 0; i < 20; i++) {
+      const err = await p.client.uploadFile(source, 'never.bin', { signal: abort.signal }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.instance(err, FtsError);
+      assert.is((err as FtsError).code, -711);
+    }
+    assert.is(await openOnSource(), 0, 'descriptors left open on the source');
+  } finally {
+    await p.cleanup();
+  }
+});
 
 test.run();

@@ -4,8 +4,10 @@
  * and through a raw socket where the client would refuse it locally.
  */
 import { crc32 } from '@node-rs/crc32';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
+import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -252,6 +254,50 @@ test('-746: download of a missing file', async () => {
     assert.is(e.codeName, 'file_not_found_on_server');
     assert.equal(await listDir(p.work), [], 'no target, no partial file');
   });
+});
+
+test('-746: a FIFO in the root is not a stored file (opened without waiting for a writer); a FIFO given to upload is refused -750', async () => {
+  await withPair({}, async (p) => {
+    execFileSync('mkfifo', [join(p.root, 'pipe.bin')]);
+    // Opened blocking, the FIFO would hold the server's event loop until a writer came: the download would time out instead.
+    const e = await within(rejection(() => p.client.downloadFile('pipe.bin', join(p.work, 'pipe.dl'))), 5_000, 'the download refused');
+    assert.is(e.code, ErrorCode.FILE_NOT_FOUND_ON_SERVER);
+    assert.equal((await p.client.listFiles()).files.map((f) => f.name), [], 'not listed; and the server still answers');
+    const local = join(p.work, 'local-pipe');
+    execFileSync('mkfifo', [local]);
+    const u = await within(rejection(() => p.client.uploadFile(local, 'x.bin')), 5_000, 'the upload refused');
+    assert.is(u.code, ErrorCode.FILE_READ_ERROR);
+    assert.match(u.message, /not a regular file/);
+  });
+});
+
+test('a download RESUME_REQUEST whose connection closes while onDownloadRequest decides: the stored file is not left open', async () => {
+  let entered!: () => void;
+  const asked = new Promise<void>((r) => (entered = r));
+  await withPair(
+    {
+      onDownloadRequest: async () => {
+        entered();
+        await new Promise((r) => setTimeout(r, 300));
+        return true;
+      },
+    },
+    async (p) => {
+      const path = join(p.root, 'held.bin');
+      const sha = await writeRandomFile(path, 100_000);
+      const openOnFile = async () => {
+        let n = 0;
+        for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === path) n++;
+        return n;
+      };
+      const peer = await RawPeer.connected(p.addr);
+      peer.send({ type: T.RESUME_REQUEST, transferId: newUuid(), direction: 1, filename: 'held.bin', sha256: Buffer.from(sha, 'hex'), totalChunks: 1, held: Buffer.alloc(1) });
+      await within(asked, 5_000, 'onDownloadRequest called');
+      peer.destroy();
+      await new Promise((r) => setTimeout(r, 700));
+      assert.is(await openOnFile(), 0, 'descriptors left open on the stored file');
+    },
+  );
 });
 
 test('-747: onDownloadRequest returns false', async () => {
