@@ -13,9 +13,9 @@
  * never resumed into a wrong file.
  */
 import { createHash } from 'node:crypto';
-import { openSync, renameSync, writeFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { closeQuietly, datasyncFd, unlinkIfThere } from './metadata-io.js';
+import { writeFileSync } from 'node:fs';
+import { readFile, rename, stat, unlink } from 'node:fs/promises';
+import { closeQuietly, createFd, datasyncFd } from './metadata-io.js';
 
 import type { UploadCheckpoint } from '../actors/server/ports.js';
 
@@ -31,15 +31,17 @@ function digest(text: string): string {
 export async function writeCheckpoint(path: string, body: CheckpointBody): Promise<void> {
   const text = JSON.stringify(body);
   const tmp = `${path}.tmp`;
-  // A few hundred bytes into the page cache: written in line, synced through the pool (see metadata-io.ts).
-  const fd = openSync(tmp, 'w', 0o600);
+  // Written while the upload's data is being synced: the create and the
+  // rename would wait for the journal in line (see metadata-io.ts); the few
+  // hundred bytes go into the page cache in line.
+  const fd = await createFd(tmp, 'w', 0o600);
   try {
     writeFileSync(fd, JSON.stringify({ body: text, sha256: digest(text) }));
     await datasyncFd(fd);
   } finally {
     closeQuietly(fd); // a failed close must not hide a failed sync
   }
-  renameSync(tmp, path);
+  await rename(tmp, path);
 }
 
 /** Reads and checks a checkpoint against its .part file. */
@@ -79,7 +81,15 @@ export async function loadCheckpoint(path: string, partPath: string): Promise<Lo
 }
 
 export async function removeCheckpoint(path: string): Promise<void> {
-  // unlink in line, not rm({ force }) through the pool: see metadata-io.ts.
-  unlinkIfThere(path);
-  unlinkIfThere(`${path}.tmp`);
+  // unlink, not rm({ force }): rm looks at each path first (lstat), one more pool round trip.
+  await Promise.all([removeIfThere(path), removeIfThere(`${path}.tmp`)]);
+}
+
+/** Checkpoints are written and removed through libuv's pool: see metadata-io.ts. */
+async function removeIfThere(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }

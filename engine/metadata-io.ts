@@ -1,30 +1,33 @@
 /**
- * File-system calls for the per-file path (open, stat, close, rename,
- * unlink, statfs): synchronous, on the calling thread.
+ * File-system calls for the per-file path. Those that read metadata or
+ * touch nothing shared (open an existing file, stat, fstat, statfs, close,
+ * and the client's small state records) run synchronously on the calling
+ * thread; those that wait for the disk or may wait for the file system's
+ * journal (fsync, fdatasync, creating a file, renaming into place,
+ * checkpoints, removing data files) go through libuv's thread pool, as
+ * plain descriptors and promises.
  *
- * Each of these takes microseconds on a local file system, while the same
- * call through libuv's thread pool costs a hand-off to a pool thread and a
- * wake-up back, about 0.1–0.2 ms of CPU across the two on this VM (whose
- * context switches are dear), and a FileHandle object per open. A small
- * upload made about twenty such calls. What waits for the disk or the
- * journal stays asynchronous: fsync and fdatasync, creating a file (see
- * createFd), renames over an existing file (which free the old file's
- * blocks) and removals of data files that may be large. As in nginx, which
- * opens and stats files on its event loop, the cost is that a hung file
- * system (a dead NFS server) would stall the event loop rather than one
- * pool thread; fts is meant for local storage.
+ * An in-line call takes microseconds on a local file system, while the same
+ * call through the pool costs a hand-off to a pool thread and a wake-up
+ * back, about 0.1–0.2 ms of CPU across the two on this VM (whose context
+ * switches are dear), and a FileHandle object per open: a small upload made
+ * about twenty pool calls, and makes four now (create, fdatasync, rename,
+ * the folder's fsync). A journal write, though,
+ * waits whenever another file's fsync is committing the journal: a create
+ * took 0.5 ms (median) in line in a server taking small uploads, and a
+ * checkpoint's rename 2 ms during a large upload whose data was being
+ * synced, against 15 µs alone; in line, that is the event loop's wait. (The
+ * commit's rename measured the same either way on small uploads.) As in
+ * nginx, which opens and stats files on its event loop, a hung file system
+ * (a dead NFS server) would stall the event loop rather than one pool
+ * thread; fts is meant for local storage.
  */
 import { closeSync, fdatasync, fsync, open, unlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 export const datasyncFd = promisify(fdatasync);
 export const syncFd = promisify(fsync);
-/**
- * Creates (or opens) a file through the pool, as a plain descriptor (no
- * FileHandle). A create waits while another file's fsync commits ext4's
- * journal: in a server taking small uploads it took 0.5 ms (median; 15 µs
- * alone), which in line would be the event loop's wait.
- */
+/** Creates (or opens) a file, as a plain descriptor (no FileHandle). */
 export const createFd = promisify(open) as (path: string, flags: number | string, mode?: number) => Promise<number>;
 
 /** Closes `fd`, ignoring errors: for paths that are already failing. */

@@ -8,7 +8,7 @@
  *   <root>/.fts/tmp/<id>.part     uploads in progress, never under a final name
  *   <root>/.fts/index.json        metadata, replaced atomically
  */
-import { closeSync, constants as fsc, fstatSync, futimesSync, openSync, renameSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, futimesSync, openSync, statfsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
@@ -190,7 +190,7 @@ export class Storage implements ServerStorage {
       let closed = false;
       try {
         await checkpointing.catch(() => undefined);
-        // Only the two syncs go through libuv's pool; the other calls run in
+        // The syncs and the rename go through libuv's pool, the rest runs in
         // line (see metadata-io.ts). The client's time goes on the descriptor
         // before the sync, so it is flushed with the file's other metadata.
         // utimes takes seconds as a double, which holds most millisecond
@@ -203,12 +203,9 @@ export class Storage implements ServerStorage {
         closeSync(fd);
         const finalPath = this.pathOf(name);
         await this.underQuotaLock(async () => {
-          const old = statSync(finalPath, { throwIfNoEntry: false });
+          const old = this.stored ? statSync(finalPath, { throwIfNoEntry: false }) : undefined;
           const replaced = old?.isFile() ? old.size : 0;
-          // Renaming over a file frees the old one's blocks in the call: a
-          // large one goes through the pool rather than stall the event loop.
-          if (old) await rename(tempPath, finalPath);
-          else renameSync(tempPath, finalPath);
+          await rename(tempPath, finalPath);
           renamed = true;
           if (this.stored) this.stored.bytes += st.size - replaced;
           releaseReservation();

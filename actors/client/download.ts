@@ -4,7 +4,7 @@
  * in the pool), and at DOWNLOAD_COMPLETE: hash check, fsync, rename into
  * place, DOWNLOAD_VERIFY. A partial file never sits under the target name.
  */
-import { closeSync, renameSync, statSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { closeQuietly, datasyncFd } from '../../engine/metadata-io.js';
 import { dirname } from 'node:path';
@@ -295,14 +295,12 @@ export class ClientDownloadActor extends Actor<ClientDownloadMessage> {
       return this.finish(new FtsError(ErrorCode.FILE_HASH_MISMATCH, `SHA-256 mismatch: expected ${expected}, got ${actual}`, { transferId: this.transferId }));
     }
     try {
-      // Only the syncs go through libuv's pool (see engine/metadata-io.ts);
-      // renaming over a file frees the old one's blocks, so that goes there too.
+      // The close in line, the sync and the rename through libuv's pool (see engine/metadata-io.ts).
       await datasyncFd(temp.fd);
       const fd = temp.fd;
       temp.fd = -1;
       closeSync(fd);
-      if (statSync(this.spec.localPath, { throwIfNoEntry: false })) await rename(temp.path, this.spec.localPath);
-      else renameSync(temp.path, this.spec.localPath);
+      await rename(temp.path, this.spec.localPath);
       this.renamed = true;
       await syncDirectory(dirname(this.spec.localPath));
     } catch (err) {
