@@ -697,6 +697,7 @@ export class FileTransferClient extends EventEmitter {
       },
       resumed: (r) => this.emit('transferResumed', r),
       stalled: () => this.sink?.destroy(),
+      storedFile: async (name) => (await this.listFiles({ pattern: literalPattern(name), limit: 1 })).files.find((f) => f.name === name),
     };
   }
 
@@ -760,4 +761,9 @@ function toRemoteFile(e: ListEntry): RemoteFile {
 
 function disconnectReason(reason: number): string {
   return ['client_initiated', 'server_shutdown', 'idle_timeout', 'protocol_error'][reason] ?? `reason_${reason}`;
+}
+
+/** A LIST pattern that matches `name` alone: §8.22 has no escapes, so each wildcard goes in a class of its own. */
+export function literalPattern(name: string): string {
+  return name.replace(/[*?[]/g, (c) => `[${c}]`);
 }

@@ -19,6 +19,8 @@ export interface ClientTransferContext {
    * it, so the client reconnects and the transfer resumes.
    */
   stalled(error: Error): void;
+  /** The server's stored file of this name (a LIST of it), or undefined. */
+  storedFile(name: string): Promise<{ name: string; size: number; sha256: string } | undefined>;
 }
 
 export interface TransferResumed {

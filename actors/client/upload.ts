@@ -70,6 +70,8 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
   private sha256: string | undefined;
   private allAcked = false;
   private completeSent = false;
+  /** UPLOAD_COMPLETE went out on some connection: the server may have stored the file before it was lost. */
+  private completeEverSent = false;
   private timer: TimerHandle | undefined;
   private readonly startedMs: number;
   /** UPLOAD_ACCEPT's chunk size and window, kept for a resume. */
@@ -270,6 +272,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     }
     this.suspended = false;
     this.allAcked = false;
+    this.completeEverSent ||= this.completeSent;
     this.completeSent = false;
     if (!this.accepted || !this.acked) return this.start();
     this.ctx.sink.send([
@@ -286,7 +289,7 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
     this.timer = this.ctx.clock.setTimeout(() => this.tell({ kind: 'requestTimeout' }), this.ctx.requestTimeoutMs);
   }
 
-  private onResumeResponse(m: ResumeResponse): void | Promise<void> {
+  private async onResumeResponse(m: ResumeResponse): Promise<void> {
     this.timer?.cancel();
     if (this.sender || !this.acked) return;
     this.ctx.resumed({ transferId: this.transferId, direction: 'upload', status: resumeStatusName(m.status), chunksKept: m.receivedCount, totalChunks: m.totalChunks });
@@ -296,6 +299,27 @@ export class ClientUploadActor extends Actor<ClientUploadMessage> {
       for (let i = 0; i < this.acked.size; i++) if (!missing.has(i)) this.acked.set(i);
       this.startSending([...missing.indices()]);
       return;
+    }
+    if (m.status === ResumeStatus.NOT_FOUND && this.completeEverSent && this.sha256 !== undefined) {
+      // The connection was lost after UPLOAD_COMPLETE: the server may have
+      // stored the file and forgotten the transfer, its UPLOAD_VERIFY lost on
+      // the way. The same name, size and SHA-256 there is this upload, done:
+      // sent again, it would be refused as existing (or stored twice).
+      const stored = await this.ctx.storedFile(this.spec.remoteName).catch(() => undefined);
+      if (stored && stored.size === this.spec.size && stored.sha256 === this.sha256) {
+        return this.finish(undefined, {
+          transferId: this.transferId,
+          direction: 'upload',
+          remoteName: stored.name,
+          localPath: this.spec.localPath,
+          bytes: this.spec.size,
+          bytesOnWire: this.bytesOnWire,
+          sha256: this.sha256,
+          verified: true,
+          durationMs: this.ctx.clock.now() - this.startedMs,
+          retransmittedChunks: this.retransmitted,
+        });
+      }
     }
     const failure = resumeFailure(m.status, this.transferId);
     if (this.spec.onResumeFailure === 'fail') return this.finish(failure);

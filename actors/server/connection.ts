@@ -248,7 +248,12 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     // The client may be back before the server noticed its old connection
     // die, or before that upload finished parking: park it now, then wait.
     const running = this.ctx.activeUploads.get(m.transferId);
-    if (running) await running.stop(CONNECTION_CLOSED);
+    if (running) {
+      await running.stop(CONNECTION_CLOSED);
+      // One answering its UPLOAD_COMPLETE is not parked: its file is stored
+      // (or not) first, so that a client told NOT_FOUND finds it by LIST.
+      await running.answering;
+    }
     await this.ctx.parked.settled(m.transferId);
     // A checkpoint found unreadable at start-up: never resumed into a wrong file.
     if (this.ctx.parked.isCorrupted(m.transferId)) return answer(ResumeStatus.STATE_CORRUPTED);

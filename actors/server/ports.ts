@@ -157,7 +157,7 @@ export interface ServerContext {
    * server noticed: the old one is parked first (the id, a random UUID, is
    * the authority).
    */
-  activeUploads: Map<string, { stop(reason?: unknown): Promise<void> }>;
+  activeUploads: Map<string, { stop(reason?: unknown): Promise<void>; readonly answering: Promise<void> | undefined }>;
   storage: ServerStorage;
   workers: ChunkWorkers;
   /** Received chunk data all uploads hold at once (see ReceiveBudget). */

@@ -256,13 +256,17 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       // and nothing writes to the file any more (a sink may still hold the
       // descriptor, whose number would be reused once closed). Not awaited:
       // the completion itself ends by stopping this actor.
+      // It stays among the active uploads until then: a RESUME_REQUEST for
+      // it waits for the outcome (see ServerConnectionActor.onResume).
       const receiver = this.receiver;
       receiver?.stop();
       void this.completing
         .catch(() => undefined)
         .then(() => receiver?.idle())
-        .then(() => (this.finished ? undefined : this.slot?.discard()));
-      if (this.ctx.activeUploads.get(this.transferId) === this) this.ctx.activeUploads.delete(this.transferId);
+        .then(() => (this.finished ? undefined : this.slot?.discard()))
+        .finally(() => {
+          if (this.ctx.activeUploads.get(this.transferId) === this) this.ctx.activeUploads.delete(this.transferId);
+        });
       return;
     }
     const willPark = reason === CONNECTION_CLOSED && !this.finished && !!this.slot && !!this.receiver && !!this.request;

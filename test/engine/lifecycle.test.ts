@@ -8,10 +8,11 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FileTransferClient } from '../../engine/client.js';
+import { FileTransferClient, type TransferResumed } from '../../engine/client.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
 import { FaultProxy } from '../helpers/proxy.js';
+import { SeveringProxy } from '../helpers/resume-helpers.js';
 import { listDir, rejection, sha256File, sleep, startPair, within, writeRandomFile, type Pair } from '../helpers/fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -152,6 +153,45 @@ test('the connection lost while an upload is being stored: the file is stored, a
       );
       assert.is(await sha256File(join(p.root, 'cut.bin')), sha, 'the commit under way ended');
       assert.is(p.server.parkedUploadCount, 0, 'a stored upload is never parked for a resume');
+    } finally {
+      await client.disconnect().catch(() => undefined);
+      await proxy.stop();
+    }
+  });
+});
+
+test('the connection lost while an upload is being stored, the client reconnecting: told NOT_FOUND, it finds its file stored (LIST) and resolves verified, sending nothing again', async () => {
+  await withPair(async (p) => {
+    const proxy = new SeveringProxy(p.addr);
+    const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 20, maxDelayMs: 100, maxAttempts: 20, jitter: 0 } });
+    try {
+      await client.connect(await proxy.start());
+      const local = join(p.work, 'lost-verify.src');
+      const size = 300_000;
+      const sha = await writeRandomFile(local, size);
+      const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
+      const syncFolder = storage.syncFolder;
+      let severed = false;
+      storage.syncFolder = async (folder) => {
+        if (!severed) {
+          severed = true;
+          proxy.sever(); // the client's side only: the server answers into a dead socket
+          await sleep(300);
+        }
+        return syncFolder(folder);
+      };
+      const resumes: TransferResumed[] = [];
+      client.on('transferResumed', (r: TransferResumed) => resumes.push(r));
+      const stored: unknown[] = [];
+      p.server.on('uploadComplete', (e: unknown) => stored.push(e));
+      const result = await within(client.uploadFile(local, 'lost-verify.bin'), 15_000, 'the upload');
+      assert.ok(severed, 'the connection was lost during the commit');
+      assert.ok(result.verified);
+      assert.is(result.sha256, sha);
+      assert.is(resumes[0]?.status, 'not_found', 'the server no longer knew the transfer');
+      assert.is(stored.length, 1, 'stored once, not sent again');
+      assert.ok(proxy.bytesToServer < 2 * size, `bytes sent ${proxy.bytesToServer} for a ${size}-byte file`);
+      assert.is(await sha256File(join(p.root, 'lost-verify.bin')), sha);
     } finally {
       await client.disconnect().catch(() => undefined);
       await proxy.stop();

@@ -11,6 +11,7 @@ import { newUuid } from '../../protocol/uuid.js';
 import { crc32 } from '@node-rs/crc32';
 import { startPair, writeRandomFile, type Pair } from '../helpers/fixtures.js';
 import { RawPeer } from '../helpers/raw.js';
+import { literalPattern } from '../../engine/client.js';
 
 const test = suite('engine: list');
 let pair: Pair;
@@ -203,3 +204,23 @@ test('only verified files are listed: an upload in progress is not', async () =>
 });
 
 test.run();
+
+const literal = suite('engine: a LIST pattern for one literal name (literalPattern)');
+
+literal('names with *, ? and [ are matched alone by their literal pattern', async () => {
+  const p = await startPair();
+  try {
+    const names = ['a*b.bin', 'axb.bin', 'a?c.bin', 'azc.bin', 'a[1].bin', 'a1.bin', 'a].bin'];
+    const local = join(p.work, 'src');
+    await writeRandomFile(local, 100);
+    for (const name of names) assert.ok((await p.client.uploadFile(local, name)).verified);
+    for (const name of names) {
+      const listed = await p.client.listFiles({ pattern: literalPattern(name) });
+      assert.equal(listed.files.map((f) => f.name), [name], `${name} as ${literalPattern(name)}`);
+    }
+  } finally {
+    await p.cleanup();
+  }
+});
+
+literal.run();
