@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { constants as fsc, fstatSync, openSync } from 'node:fs';
 import { closeQuietly, createFd } from './metadata-io.js';
+import { literalPattern } from '../protocol/glob.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ClientConnectionActor } from '../actors/client/connection.js';
@@ -761,9 +762,4 @@ function toRemoteFile(e: ListEntry): RemoteFile {
 
 function disconnectReason(reason: number): string {
   return ['client_initiated', 'server_shutdown', 'idle_timeout', 'protocol_error'][reason] ?? `reason_${reason}`;
-}
-
-/** A LIST pattern that matches `name` alone: §8.22 has no escapes, so each wildcard goes in a class of its own. */
-export function literalPattern(name: string): string {
-  return name.replace(/[*?[]/g, (c) => `[${c}]`);
 }

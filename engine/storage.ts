@@ -11,7 +11,6 @@
 import { closeSync, constants as fsc, fstatSync, futimesSync, openSync, statfsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import picomatch from 'picomatch';
 import type { ReadableFile, ServerStorage, StoredFile, UploadCheckpoint, UploadReservation, UploadSlot } from '../actors/server/ports.js';
 import { loadCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { syncDirectory } from '../actors/durable.js';
@@ -19,6 +18,7 @@ import { closeQuietly, createFd, datasyncFd } from './metadata-io.js';
 import { SortBy, SortOrder } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { filenameProblem } from '../protocol/filename.js';
+import { globToRegExp } from '../protocol/glob.js';
 import type { WorkerPool } from '../workers/pool.js';
 
 export const STATE_DIR = '.fts';
@@ -342,11 +342,8 @@ export class Storage implements ServerStorage {
   }
 
   async list(q: { pattern: string; offset: number; limit: number; sortBy: number; sortOrder: number }): Promise<{ total: number; entries: StoredFile[] }> {
-    // §8.22: case-sensitive; [!…] negates; no escapes, braces or extglobs.
-    // picomatch reads a leading "!" as negating the whole pattern and "[!" is
-    // not its class negation, so §8.22's "[!…]" is handed over as "[^…]".
-    const glob = (q.pattern || '*').replace(/\[!/g, '[^');
-    const isMatch = picomatch(glob, { dot: true, nobrace: true, noextglob: true, nonegate: true, nocase: false, posix: false });
+    const glob = globToRegExp(q.pattern || '*');
+    const isMatch = (name: string) => glob.test(name);
     const files: StoredFile[] = [];
     for (const dirent of await readdir(this.root, { withFileTypes: true })) {
       const name = dirent.name;

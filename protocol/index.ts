@@ -9,3 +9,4 @@ export { FrameDecoder, type Frame, type FrameDecoderOptions } from './decoder.js
 export { encodeMessage, encodeControl, decodeMessage } from './codec.js';
 export { encodeChunkData } from './messages/chunk.js';
 export type * from './messages/types.js';
+export * from './glob.js';

@@ -30,6 +30,8 @@ import type { ServerContext } from './ports.js';
 import { CONNECTION_CLOSED, ServerUploadActor, type ConnectionInfo } from './upload.js';
 
 const ZERO_HASH = Buffer.alloc(32);
+/** How long a RESUME_REQUEST waits for the upload it names to finish storing its file (normally milliseconds). */
+const RESUME_WAIT_MS = 3_000;
 /** How long a server's stop waits for uploads answering their UPLOAD_COMPLETE (two fsyncs and a rename, normally milliseconds). */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -248,12 +250,17 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     // The client may be back before the server noticed its old connection
     // die, or before that upload finished parking: park it now, then wait.
     const running = this.ctx.activeUploads.get(m.transferId);
-    if (running) {
-      await running.stop(CONNECTION_CLOSED);
-      // One answering its UPLOAD_COMPLETE is not parked: its file is stored
-      // (or not) first, so that a client told NOT_FOUND finds it by LIST.
-      await running.answering;
-    }
+    if (running?.answering) {
+      // Answering its UPLOAD_COMPLETE: it is never parked, and stopping it
+      // could abort a hash still running. Its file is stored (or not) first,
+      // so that a client told NOT_FOUND finds it by LIST. Bounded: this
+      // connection's other frames wait meanwhile, and a client times a
+      // RESUME_REQUEST out after 10 s.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running.answering, new Promise<void>((r) => (timer = setTimeout(r, RESUME_WAIT_MS)))]);
+      clearTimeout(timer);
+      if (this.isStopped) return;
+    } else if (running) await running.stop(CONNECTION_CLOSED);
     await this.ctx.parked.settled(m.transferId);
     // A checkpoint found unreadable at start-up: never resumed into a wrong file.
     if (this.ctx.parked.isCorrupted(m.transferId)) return answer(ResumeStatus.STATE_CORRUPTED);

@@ -244,7 +244,8 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
 
   /** Chunk buffers in messages that will never be handled go back to the pool. */
   protected override dropped(msg: ServerUploadMessage): void {
-    this.receiver?.stop();
+    // A completion under way keeps its sink (see onStop).
+    if (!this.completing) this.receiver?.stop();
     if (msg.kind === 'frame' && msg.m.type === T.CHUNK_DATA) this.ctx.workers.releaseBuffer(msg.m.data);
     else if (msg.kind === 'chunkWritten') this.receiver?.written(msg);
   }
@@ -258,11 +259,15 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
       // the completion itself ends by stopping this actor.
       // It stays among the active uploads until then: a RESUME_REQUEST for
       // it waits for the outcome (see ServerConnectionActor.onResume).
+      // Nor is its sink aborted while it completes: a hash still running
+      // would fail, and a file the server could have stored would be lost.
       const receiver = this.receiver;
-      receiver?.stop();
       void this.completing
         .catch(() => undefined)
-        .then(() => receiver?.idle())
+        .then(() => {
+          if (!this.finished) receiver?.stop();
+          return receiver?.idle();
+        })
         .then(() => (this.finished ? undefined : this.slot?.discard()))
         .finally(() => {
           if (this.ctx.activeUploads.get(this.transferId) === this) this.ctx.activeUploads.delete(this.transferId);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ChunkReceiver } from '../../actors/chunk-receiver.js';
 import { FileTransferClient, type TransferResumed } from '../../engine/client.js';
 import { ErrorCode, FtsError } from '../../protocol/errors.js';
 import { WorkerPool } from '../../workers/pool.js';
@@ -193,6 +194,42 @@ test('the connection lost while an upload is being stored, the client reconnecti
       assert.ok(proxy.bytesToServer < 2 * size, `bytes sent ${proxy.bytesToServer} for a ${size}-byte file`);
       assert.is(await sha256File(join(p.root, 'lost-verify.bin')), sha);
     } finally {
+      await client.disconnect().catch(() => undefined);
+      await proxy.stop();
+    }
+  });
+});
+
+test('the connection lost while the server hashes an upload at UPLOAD_COMPLETE: the hash is not aborted by the RESUME_REQUEST, and the file is stored once', async () => {
+  await withPair(async (p) => {
+    const proxy = new SeveringProxy(p.addr);
+    const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 20, maxDelayMs: 100, maxAttempts: 20, jitter: 0 } });
+    const finishHash = ChunkReceiver.prototype.finishHash;
+    try {
+      await client.connect(await proxy.start());
+      const local = join(p.work, 'hashing.src');
+      const size = 3_000_000;
+      const sha = await writeRandomFile(local, size);
+      let severed = false;
+      // A slow hash (a resumed file's read back takes this long, or longer), during which the client's side goes.
+      ChunkReceiver.prototype.finishHash = async function (this: ChunkReceiver) {
+        if (!severed) {
+          severed = true;
+          proxy.sever();
+          await sleep(300);
+        }
+        return finishHash.call(this);
+      };
+      let stored = 0;
+      p.server.on('uploadComplete', () => stored++);
+      const result = await within(client.uploadFile(local, 'hashing.bin'), 15_000, 'the upload');
+      assert.ok(severed);
+      assert.ok(result.verified);
+      assert.is(stored, 1, 'stored once');
+      assert.ok(proxy.bytesToServer < 2 * size, `bytes sent ${proxy.bytesToServer} for a ${size}-byte file`);
+      assert.is(await sha256File(join(p.root, 'hashing.bin')), sha);
+    } finally {
+      ChunkReceiver.prototype.finishHash = finishHash;
       await client.disconnect().catch(() => undefined);
       await proxy.stop();
     }

@@ -11,7 +11,7 @@ import { newUuid } from '../../protocol/uuid.js';
 import { crc32 } from '@node-rs/crc32';
 import { startPair, writeRandomFile, type Pair } from '../helpers/fixtures.js';
 import { RawPeer } from '../helpers/raw.js';
-import { literalPattern } from '../../engine/client.js';
+import { literalPattern } from '../../protocol/glob.js';
 
 const test = suite('engine: list');
 let pair: Pair;
@@ -210,7 +210,7 @@ const literal = suite('engine: a LIST pattern for one literal name (literalPatte
 literal('names with *, ? and [ are matched alone by their literal pattern', async () => {
   const p = await startPair();
   try {
-    const names = ['a*b.bin', 'axb.bin', 'a?c.bin', 'azc.bin', 'a[1].bin', 'a1.bin', 'a].bin'];
+    const names = ['a*b.bin', 'axb.bin', 'a?c.bin', 'azc.bin', 'a[1].bin', 'a1.bin', 'a].bin', 'file[1] (copy).txt', 'C+', 'C++', '(1).txt', '1.txt'];
     const local = join(p.work, 'src');
     await writeRandomFile(local, 100);
     for (const name of names) assert.ok((await p.client.uploadFile(local, name)).verified);
