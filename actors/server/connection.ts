@@ -35,6 +35,13 @@ const RESUME_WAIT_MS = 3_000;
 /** How long a server's stop waits for uploads answering their UPLOAD_COMPLETE (two fsyncs and a rename, normally milliseconds). */
 const SHUTDOWN_GRACE_MS = 5_000;
 
+/** Waits for `p` (which never rejects), at most `ms` of real time: a stuck disk must not hold a stop or a resume for ever. */
+async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 export type ServerConnectionMessage =
   | { kind: 'frame'; frame: Frame }
   | { kind: 'decodeError'; error: FtsError }
@@ -72,9 +79,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
     // or fail, a file that was in fact stored.
     const answering = [...this.transfers.values()].flatMap((t) => (t instanceof ServerUploadActor && t.answering ? [t.answering] : []));
     if (answering.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(answering), new Promise<void>((r) => (timer = setTimeout(r, SHUTDOWN_GRACE_MS)))]);
-      clearTimeout(timer);
+      await waitAtMost(Promise.all(answering), SHUTDOWN_GRACE_MS);
       if (this.isStopped) return;
     }
     this.closeReason = 'server shutdown';
@@ -256,9 +261,7 @@ export class ServerConnectionActor extends Actor<ServerConnectionMessage> implem
       // so that a client told NOT_FOUND finds it by LIST. Bounded: this
       // connection's other frames wait meanwhile, and a client times a
       // RESUME_REQUEST out after 10 s.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([running.answering, new Promise<void>((r) => (timer = setTimeout(r, RESUME_WAIT_MS)))]);
-      clearTimeout(timer);
+      await waitAtMost(running.answering, RESUME_WAIT_MS);
       if (this.isStopped) return;
     } else if (running) await running.stop(CONNECTION_CLOSED);
     await this.ctx.parked.settled(m.transferId);

@@ -145,8 +145,9 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
 
   /**
    * Settles once the upload's UPLOAD_COMPLETE has been answered (verified and
-   * stored, or refused); undefined before it arrived. A server's stop waits
-   * for it (see ServerConnectionActor.shutdown).
+   * stored, or refused); undefined before it arrived. A server's stop and a
+   * RESUME_REQUEST for this transfer wait for it (ServerConnectionActor's
+   * shutdown and onResume).
    */
   get answering(): Promise<void> | undefined {
     return this.completing?.then(
@@ -252,15 +253,14 @@ export class ServerUploadActor extends Actor<ServerUploadMessage> {
 
   protected override async onStop(reason: unknown): Promise<void> {
     if (this.completing && !this.finished) {
-      // Its file may be renamed into place at this moment: never parked for a
-      // resume. What the commit did not settle is discarded once it has ended
-      // and nothing writes to the file any more (a sink may still hold the
-      // descriptor, whose number would be reused once closed). Not awaited:
-      // the completion itself ends by stopping this actor.
-      // It stays among the active uploads until then: a RESUME_REQUEST for
-      // it waits for the outcome (see ServerConnectionActor.onResume).
-      // Nor is its sink aborted while it completes: a hash still running
-      // would fail, and a file the server could have stored would be lost.
+      // Its file may be renamed into place at this moment, so it is never
+      // parked for a resume, and its sink is not aborted (a hash still
+      // running would fail, losing a file the server could store). Once the
+      // completion has ended, a failed one is stopped, and what the commit
+      // did not settle is discarded when nothing writes to the file any more
+      // (a closed descriptor's number is soon reused). Until then it stays
+      // among the active uploads, so a RESUME_REQUEST for it waits for the
+      // outcome. Not awaited: the completion itself ends by stopping this actor.
       const receiver = this.receiver;
       void this.completing
         .catch(() => undefined)
