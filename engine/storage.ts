@@ -8,13 +8,13 @@
  *   <root>/.fts/tmp/<id>.part     uploads in progress, never under a final name
  *   <root>/.fts/index.json        metadata, replaced atomically
  */
-import { closeSync, constants as fsc, fstatSync, futimesSync, openSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, openSync, statfsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ReadableFile, ServerStorage, StoredFile, UploadCheckpoint, UploadReservation, UploadSlot } from '../actors/server/ports.js';
 import { loadCheckpoint, removeCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { syncDirectory } from '../actors/durable.js';
-import { closeQuietly, createFd, datasyncFd } from './metadata-io.js';
+import { closeQuietly, createFd, datasyncFd, futimesFd } from './metadata-io.js';
 import { SortBy, SortOrder } from '../protocol/constants.js';
 import { ErrorCode, FtsError } from '../protocol/errors.js';
 import { filenameProblem } from '../protocol/filename.js';
@@ -196,7 +196,7 @@ export class Storage implements ServerStorage {
         // utimes takes seconds as a double, which holds most millisecond
         // times just below themselves (…122 ms became …121.999999 ms, listed
         // as …121): half a microsecond over lands on the right millisecond.
-        if (modifiedMs !== undefined) futimesSync(fd, new Date(), (modifiedMs + 0.0005) / 1000);
+        if (modifiedMs !== undefined) await futimesFd(fd, new Date(), (modifiedMs + 0.0005) / 1000);
         await datasyncFd(fd);
         const st = fstatSync(fd);
         closed = true;
