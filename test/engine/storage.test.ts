@@ -25,9 +25,20 @@ test.before(async () => {
   dir = await tempDir('fts-storage-');
 });
 test.after(async () => {
+  // Each storage's index is saved in the background a second after its last
+  // commit: written into the folder while it is being removed, it fails the removal.
+  await Promise.all(made.map((s) => s.flushIndex()));
   await pool.close();
   await dir.remove();
 });
+
+const made: Storage[] = [];
+/** A Storage this suite flushes before removing its folder. */
+function storageOf(...args: ConstructorParameters<typeof Storage>): Storage {
+  const storage = new Storage(...args);
+  made.push(storage);
+  return storage;
+}
 
 const data = Buffer.from('stored bytes\n');
 const sha = createHash('sha256').update(data).digest('hex');
@@ -35,7 +46,7 @@ const sha = createHash('sha256').update(data).digest('hex');
 test('the folder fsync fails after the rename: -740, the file is gone again, not listed, and its name is free', async () => {
   let failNext = true;
   const synced: string[] = [];
-  const storage = new Storage(
+  const storage = storageOf(
     {
       root: dir.path,
       directIo: false,
@@ -73,7 +84,7 @@ test('the folder fsync fails after the rename: -740, the file is gone again, not
 
 test("the index is written in the background; flushIndex() waits for every change so far (what a server's stop() does)", async () => {
   const root = join(dir.path, 'index-root');
-  const storage = new Storage({ root, directIo: false }, pool);
+  const storage = storageOf({ root, directIo: false }, pool);
   await storage.init();
   const names = Array.from({ length: 12 }, (_, i) => `n${i}.bin`);
   await Promise.all(
@@ -107,7 +118,7 @@ test('a quota counts the stored files once, follows the uploads stored, and coun
   for (const recountMs of [60_000, 0]) {
     const root = join(dir.path, `quota-${recountMs}`);
     const quota = 10 * data.length;
-    const storage = new Storage({ root, directIo: false, quotaBytes: quota, quotaRecountMs: recountMs }, pool);
+    const storage = storageOf({ root, directIo: false, quotaBytes: quota, quotaRecountMs: recountMs }, pool);
     await storage.init();
     await store(storage, 'q1.bin', 1);
     await store(storage, 'q2.bin', 2);
@@ -129,7 +140,7 @@ test("an upload renamed into the root while the quota's count is being taken is 
   for (let i = 0; i < 3000; i++) writeFileSync(join(root, `pre${i}`), 'x');
   const MiB = 1024 * 1024;
   const quota = 3000 + 10 * MiB;
-  const storage = new Storage({ root, directIo: false, quotaBytes: quota, quotaRecountMs: 300 }, pool);
+  const storage = storageOf({ root, directIo: false, quotaBytes: quota, quotaRecountMs: 300 }, pool);
   await storage.init();
   const id = (n: number) => `00000000-0000-4000-8000-0000000003${String(n).padStart(2, '0')}`;
   const big = Buffer.alloc(6 * MiB, 1);
@@ -157,7 +168,7 @@ test("an upload renamed into the root while the quota's count is being taken is 
 test('two uploads asking at once for more than the quota leaves: one is reserved, the other refused', async () => {
   const root = join(dir.path, 'quota-together');
   const MiB = 1024 * 1024;
-  const storage = new Storage({ root, directIo: false, quotaBytes: 10 * MiB }, pool);
+  const storage = storageOf({ root, directIo: false, quotaBytes: 10 * MiB }, pool);
   await storage.init();
   const id = (n: number) => `00000000-0000-4000-8000-0000000004${String(n).padStart(2, '0')}`;
   const results = await Promise.allSettled([0, 1].map((n) => storage.reserveUpload({ name: `t${n}.bin`, size: 6 * MiB, transferId: id(n), overwrite: false })));
