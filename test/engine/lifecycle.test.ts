@@ -38,6 +38,41 @@ async function withPair(body: (p: Pair) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * The next commit, at its folder fsync (the file renamed into place, its
+ * UPLOAD_VERIFY not sent yet), runs `fault` and waits 300 ms before going on.
+ * Returns whether that happened.
+ */
+function atCommitFolderSync(p: Pair, fault: () => unknown): () => boolean {
+  const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
+  const syncFolder = storage.syncFolder;
+  let fired = false;
+  storage.syncFolder = async (folder) => {
+    if (!fired) {
+      fired = true;
+      await fault();
+      await sleep(300);
+    }
+    return syncFolder(folder);
+  };
+  return () => fired;
+}
+
+/** A client that reaches the pair's server through a SeveringProxy, and reconnects quickly when severed. */
+async function reconnectingClient(p: Pair): Promise<{ proxy: SeveringProxy; client: FileTransferClient; close: () => Promise<void> }> {
+  const proxy = new SeveringProxy(p.addr);
+  const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 20, maxDelayMs: 100, maxAttempts: 20, jitter: 0 } });
+  await client.connect(await proxy.start());
+  return {
+    proxy,
+    client,
+    close: async () => {
+      await client.disconnect().catch(() => undefined);
+      await proxy.stop();
+    },
+  };
+}
+
 test("server.stop() with a client connected: the client emits 'disconnected' with reason 'server_shutdown'", async () => {
   await withPair(async (p) => {
     const events: { reason: string; error?: unknown }[] = [];
@@ -94,14 +129,8 @@ test('server.stop() while an upload is being stored: the client is answered veri
     const local = join(p.work, 'stored.src');
     const sha = await writeRandomFile(local, 300_000);
     // The commit's folder fsync, held, is where stop() is called.
-    const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
-    const syncFolder = storage.syncFolder;
     let stopping: Promise<void> | undefined;
-    storage.syncFolder = async (folder) => {
-      stopping ??= p.server.stop();
-      await sleep(300);
-      return syncFolder(folder);
-    };
+    atCommitFolderSync(p, () => void (stopping = p.server.stop()));
     const disconnects: { reason: string }[] = [];
     p.client.on('disconnected', (e: { reason: string }) => disconnects.push(e));
     const result = await within(p.client.uploadFile(local, 'stored.bin'), 10_000, 'the upload');
@@ -131,19 +160,10 @@ test('the connection lost while an upload is being stored: the file is stored, a
       await client.connect(await proxy.start());
       const local = join(p.work, 'cut.src');
       const sha = await writeRandomFile(local, 300_000);
-      const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
-      const syncFolder = storage.syncFolder;
-      let cut = false;
-      storage.syncFolder = async (folder) => {
-        if (!cut) {
-          cut = true;
-          await proxy.stop();
-          await sleep(300); // the server sees the close while the commit waits here
-        }
-        return syncFolder(folder);
-      };
+      // The server sees the close while the commit waits.
+      const cut = atCommitFolderSync(p, () => proxy.stop());
       const outcome = await within(client.uploadFile(local, 'cut.bin').catch((err: unknown) => err), 10_000, 'the upload settles');
-      assert.ok(cut, 'the connection was cut during the commit');
+      assert.ok(cut(), 'the connection was cut during the commit');
       assert.instance(outcome, FtsError, 'the client lost its answer');
       await within(
         (async () => {
@@ -163,30 +183,19 @@ test('the connection lost while an upload is being stored: the file is stored, a
 
 test('the connection lost while an upload is being stored, the client reconnecting: told NOT_FOUND, it finds its file stored (LIST) and resolves verified, sending nothing again', async () => {
   await withPair(async (p) => {
-    const proxy = new SeveringProxy(p.addr);
-    const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 20, maxDelayMs: 100, maxAttempts: 20, jitter: 0 } });
+    const { proxy, client, close } = await reconnectingClient(p);
     try {
-      await client.connect(await proxy.start());
       const local = join(p.work, 'lost-verify.src');
       const size = 300_000;
       const sha = await writeRandomFile(local, size);
-      const storage = p.server.storage as unknown as { syncFolder: (dir: string) => Promise<void> };
-      const syncFolder = storage.syncFolder;
-      let severed = false;
-      storage.syncFolder = async (folder) => {
-        if (!severed) {
-          severed = true;
-          proxy.sever(); // the client's side only: the server answers into a dead socket
-          await sleep(300);
-        }
-        return syncFolder(folder);
-      };
+      // The client's side only: the server answers into a dead socket.
+      const severed = atCommitFolderSync(p, () => proxy.sever());
       const resumes: TransferResumed[] = [];
       client.on('transferResumed', (r: TransferResumed) => resumes.push(r));
       const stored: unknown[] = [];
       p.server.on('uploadComplete', (e: unknown) => stored.push(e));
       const result = await within(client.uploadFile(local, 'lost-verify.bin'), 15_000, 'the upload');
-      assert.ok(severed, 'the connection was lost during the commit');
+      assert.ok(severed(), 'the connection was lost during the commit');
       assert.ok(result.verified);
       assert.is(result.sha256, sha);
       assert.is(resumes[0]?.status, 'not_found', 'the server no longer knew the transfer');
@@ -194,19 +203,16 @@ test('the connection lost while an upload is being stored, the client reconnecti
       assert.ok(proxy.bytesToServer < 2 * size, `bytes sent ${proxy.bytesToServer} for a ${size}-byte file`);
       assert.is(await sha256File(join(p.root, 'lost-verify.bin')), sha);
     } finally {
-      await client.disconnect().catch(() => undefined);
-      await proxy.stop();
+      await close();
     }
   });
 });
 
 test('the connection lost while the server hashes an upload at UPLOAD_COMPLETE: the hash is not aborted by the RESUME_REQUEST, and the file is stored once', async () => {
   await withPair(async (p) => {
-    const proxy = new SeveringProxy(p.addr);
-    const client = new FileTransferClient({ stateDir: false, pool, reconnect: { initialDelayMs: 20, maxDelayMs: 100, maxAttempts: 20, jitter: 0 } });
+    const { proxy, client, close } = await reconnectingClient(p);
     const finishHash = ChunkReceiver.prototype.finishHash;
     try {
-      await client.connect(await proxy.start());
       const local = join(p.work, 'hashing.src');
       const size = 3_000_000;
       const sha = await writeRandomFile(local, size);
@@ -230,8 +236,7 @@ test('the connection lost while the server hashes an upload at UPLOAD_COMPLETE: 
       assert.is(await sha256File(join(p.root, 'hashing.bin')), sha);
     } finally {
       ChunkReceiver.prototype.finishHash = finishHash;
-      await client.disconnect().catch(() => undefined);
-      await proxy.stop();
+      await close();
     }
   });
 });
