@@ -203,8 +203,7 @@ export class Storage implements ServerStorage {
         closeSync(fd);
         const finalPath = this.pathOf(name);
         await this.underQuotaLock(async () => {
-          const old = this.stored ? statSync(finalPath, { throwIfNoEntry: false }) : undefined;
-          const replaced = old?.isFile() ? old.size : 0;
+          const replaced = this.stored ? await sizeOf(finalPath) : 0;
           await rename(tempPath, finalPath);
           renamed = true;
           if (this.stored) this.stored.bytes += st.size - replaced;
